@@ -14,20 +14,20 @@
 
 /* X(name, value, message).  Append new codes at the end; never renumber:
  * codes cross process boundaries (forwarded proposals, goulettectl). */
-#define GOULETTE_ERR_TABLE(X)                                              \
+#define GOULETTE_ERR_TABLE(X)                                             \
     X(GOULETTE_ENOTLEADER, -4096, "this member is not the leader")        \
-    X(GOULETTE_ENOLEADER, -4097, "no leader is known")                     \
-    X(GOULETTE_ECORRUPT, -4098, "stored data is corrupt")                  \
-    X(GOULETTE_ESHUTDOWN, -4099, "shutting down")                          \
-    X(GOULETTE_ECONFCHANGE, -4100,                                         \
+    X(GOULETTE_ENOLEADER, -4097, "no leader is known")                    \
+    X(GOULETTE_ECORRUPT, -4098, "stored data is corrupt")                 \
+    X(GOULETTE_ESHUTDOWN, -4099, "shutting down")                         \
+    X(GOULETTE_ECONFCHANGE, -4100,                                        \
       "a membership change is already in progress")                       \
-    X(GOULETTE_EDROPPED, -4101, "proposal dropped (leadership changed)")   \
-    X(GOULETTE_ENOQUORUM, -4102, "no quorum: the cluster cannot commit")   \
-    X(GOULETTE_ETRANSFER, -4103, "leadership transfer in progress")        \
-    X(GOULETTE_ENOTFOUND, -4104, "no such member")                         \
-    X(GOULETTE_ECLUSTER, -4105, "peer belongs to another cluster")         \
-    X(GOULETTE_EREJECTED, -4106, "command rejected by the state machine")  \
-    X(GOULETTE_ENOBROKERS, -4107, "not enough healthy brokers")            \
+    X(GOULETTE_EDROPPED, -4101, "proposal dropped (leadership changed)")  \
+    X(GOULETTE_ENOQUORUM, -4102, "no quorum: the cluster cannot commit")  \
+    X(GOULETTE_ETRANSFER, -4103, "leadership transfer in progress")       \
+    X(GOULETTE_ENOTFOUND, -4104, "no such member")                        \
+    X(GOULETTE_ECLUSTER, -4105, "peer belongs to another cluster")        \
+    X(GOULETTE_EREJECTED, -4106, "command rejected by the state machine") \
+    X(GOULETTE_ENOBROKERS, -4107, "not enough healthy brokers")           \
     X(GOULETTE_EVERSION, -4108, "unsupported format version")
 
 enum goulette_err {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Checks that the pure cores do no I/O (style.md): no libuv, LevelDB, FUSE or
+# nghttp2 headers, no clocks, no rand().  The meson build enforces the same at
+# link time (the cores' unit tests link nothing else); this catches a header
+# include or a clock read that links anyway through libc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The pure cores: the Raft core (everything in raft/ but the drivers, which
+# are named uv_*.c), the store's apply core and ring, the inode table and the
+# gRPC framing.
+cores=()
+for f in raft/*.c; do
+    case "$f" in raft/uv_*.c | "raft/*.c") continue ;; esac
+    cores+=("$f")
+done
+for f in store/ring.c store/crc32.c store/sm*.c store/apply*.c \
+    store/codec*.c store/json*.c fs/inode.c rpc/frame.c; do
+    [ -f "$f" ] && cores+=("$f")
+done
+[ ${#cores[@]} -eq 0 ] && exit 0
+
+pattern='#include[[:space:]]*<(uv\.h|leveldb/|fuse|nghttp2/)|clock_gettime|gettimeofday|[^_a-z]rand[[:space:]]*\(|[^_a-z]time[[:space:]]*\([[:space:]]*NULL|pthread_'
+if grep -nE "$pattern" "${cores[@]}"; then
+    echo "purity: the lines above do I/O, read a clock or use randomness in a pure core" >&2
+    exit 1
+fi
+echo "purity: ${#cores[@]} core files clean" >&2
