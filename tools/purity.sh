@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The pure cores: the Raft core (everything in raft/ but the drivers, which
-# are named uv_*.c), the store's apply core and ring, the inode table and the
+# live in raft/uv/), the store's apply core and ring, the inode table and the
 # gRPC framing.
 cores=()
 for f in raft/*.c; do
