@@ -28,6 +28,14 @@
  *
  * ## Rules for executing a struct raft_update (in this order)
  *
+ * 0. If u.snapshot_chunk is set: durably write the chunk (data at its
+ *    offset) into the staging area for that snapshot (index, term) first.
+ *    Staging contract: a chunk at offset 0 of an (index, term) other than
+ *    the one staged replaces the staging area; chunks arrive in offset order
+ *    without gaps; the last chunk (chunk.last) may come in the same update
+ *    as u.snapshot_install, which then installs what was staged.  The
+ *    staging area need not survive a crash: after a restart the core
+ *    rejects chunks past offset 0 and the leader restarts the transfer.
  * 1. If u.snapshot_install is set: install the staged snapshot into the
  *    state machine and durably record its metadata, atomically, and discard
  *    every persisted log entry with index <= its index (the core has already
@@ -286,7 +294,10 @@ enum raft_event_type {
     RAFT_EVENT_APPLIED,     /* entries up to index were applied */
     RAFT_EVENT_SNAPSHOT,    /* the runtime took a snapshot */
     RAFT_EVENT_CONF_CHANGE, /* leader: change membership */
-    RAFT_EVENT_TRANSFER,    /* leader: transfer leadership */
+    RAFT_EVENT_TRANSFER,    /* leader: transfer leadership; raft_step
+                               returns GOULETTE_ENOTLEADER, GOULETTE_ETRANSFER
+                               (one in progress) or GOULETTE_ENOTFOUND (the
+                               target is not another voter) */
     RAFT_EVENT_CAMPAIGN,    /* campaign now (tests, single-node start) */
     RAFT_EVENT_UNREACHABLE, /* transport: a peer could not be reached */
 };
@@ -378,7 +389,12 @@ struct raft_proposal
 {
     uint64_t context;
     int rv;           /* 0, or GOULETTE_ENOLEADER / ENOTLEADER / ETRANSFER /
-                         ECONFCHANGE / -EINVAL / -ENOMEM */
+                         ECONFCHANGE / -EINVAL / -ENOMEM; also -ENOBUFS
+                         (max_uncommitted_bytes reached, retry later) and,
+                         for conf changes, -EEXIST (already a member),
+                         GOULETTE_ENOTFOUND (no such member).  A proposal
+                         forwarded to the leader whose PROPOSE_RESP is lost
+                         gets no result: the caller times out. */
     raft_index index; /* of the first entry, when rv == 0 */
     raft_term term;   /* its term, when rv == 0 */
 };
@@ -494,7 +510,12 @@ void raft_fini(struct raft *r);
  * instance is unchanged and @update is empty.  Protocol-level problems
  * (stale terms, malformed messages, proposals on a follower with no
  * leader) are not errors of raft_step: they are handled or reported through
- * @update. */
+ * @update.  (Precisely, on -ENOMEM the event may have been partly handled:
+ * the messages and results of that step are lost, as if the network had
+ * dropped them, while entries to persist and committed entries are held back
+ * and handed out by the next successful step.  RAFT_EVENT_SNAPSHOT fails
+ * with -EINVAL when its index is not applied or not newer than the current
+ * snapshot; RAFT_EVENT_TRANSFER errors are listed at the event type.) */
 int raft_step(struct raft *r,
               const struct raft_event *event,
               struct raft_update *update);
