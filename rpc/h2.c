@@ -257,8 +257,23 @@ static int on_frame_send(nghttp2_session *session,
 {
     struct rpc__h2 *h2 = user_data;
 
+    nghttp2_stream *stream;
+
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         h2->goaway = true;
+        return 0;
+    }
+    /* RFC 9113 §8.1: a server that completed its response before the
+     * request ended asks the client to stop sending, without error. */
+    if (h2->server &&
+        (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+        stream = nghttp2_session_find_stream(session, frame->hd.stream_id);
+        if (stream != NULL && nghttp2_stream_get_state(stream) ==
+                                  NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL) {
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
+                                      frame->hd.stream_id, NGHTTP2_NO_ERROR);
+        }
     }
     return 0;
 }

@@ -202,7 +202,8 @@ static struct rpc__h2_nv nv_str(const char *name, const char *value)
 }
 
 /* Send a trailers-only response with @status and @message on @call's
- * stream, and a RST_STREAM(NO_ERROR) if the client is still sending. */
+ * stream (h2.c then resets the stream with NO_ERROR if the client is still
+ * sending). */
 static int call_send_status(struct rpc_call *call,
                             enum rpc_status status,
                             const char *message,
@@ -235,9 +236,6 @@ static int call_send_status(struct rpc_call *call,
     }
     rv = rpc__h2_respond(conn->h2, call->stream_id, nv, n, NULL, NULL, 0);
     free(enc);
-    if (rv == 0 && !call->request_ended) {
-        rpc__h2_reset(conn->h2, call->stream_id, RPC__H2_NO_ERROR);
-    }
     rpc__pump_flush(&conn->pump);
     return rv;
 }
