@@ -1,0 +1,807 @@
+/* One run of the simulator.
+ *
+ * Phases:
+ *   1. faulty: o->steps steps; each step pops one event (SIM_EV_*) and
+ *      dispatches it; checks run as nodes act (checker.c).
+ *   2. heal:   faults stop, the network heals, crashed nodes restart; run
+ *      until a leader exists whose configuration's members have all applied
+ *      its whole, committed log (liveness) or the heal budget runs out.
+ *
+ * Four PRNG streams derived from the seed (network, disk, workload, chaos)
+ * keep unrelated choices independent: e.g. one more message drawn does not
+ * shift every later fault. */
+#include "cluster.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <goulette/err.h>
+#include <goulette/raft.h>
+
+#include "checker.h"
+#include "clock.h"
+#include "network.h"
+#include "node.h"
+#include "prng.h"
+#include "trace.h"
+#include "workload.h"
+
+#define TICK_UNITS 10       /* virtual time units per raft tick */
+#define HEAL_TIME 20000     /* heal phase budget, time units */
+#define HEAL_CHECK_EVERY 64 /* steps between liveness checks */
+
+struct sim_cluster
+{
+    struct sim_options o;
+    uint64_t seed;
+    struct sim_prng net_prng;
+    struct sim_prng disk_prng;
+    struct sim_prng work_prng;
+    struct sim_prng chaos_prng;
+    struct sim_clock clock;
+    struct sim_net net;
+    struct sim_checker checker;
+    struct sim_trace trace;
+    struct sim_workload workload;
+    struct sim_env env;
+    struct sim_node nodes[SIM_MAX_NODES + 1]; /* [id], id 0 unused */
+    raft_id next_id;                          /* next id to add */
+    uint64_t step;
+    bool healing; /* phase 2 */
+    /* scenario parameters, time units */
+    uint64_t client_gap;
+    unsigned read_pm; /* share of client requests that are reads */
+    uint64_t admin_min, admin_max;
+    uint64_t chaos_min, chaos_max;
+    uint64_t heal_min, heal_max;
+    uint64_t down_min, down_max;
+    uint64_t snap_min, snap_max;
+    unsigned max_down; /* nodes down at once */
+    unsigned w_crash, w_partition, w_isolate, w_oneway, w_campaign;
+};
+
+static const struct
+{
+    const char *name;
+    unsigned bit;
+} fault_names[] = {
+    {"drop", SIM_F_DROP},           {"dup", SIM_F_DUP},
+    {"delay", SIM_F_DELAY},         {"reorder", SIM_F_REORDER},
+    {"partition", SIM_F_PARTITION}, {"oneway", SIM_F_ONEWAY},
+    {"crash", SIM_F_CRASH},         {"snapshot", SIM_F_SNAPSHOT},
+    {"conf", SIM_F_CONF},           {"transfer", SIM_F_TRANSFER},
+    {"campaign", SIM_F_CAMPAIGN},
+};
+
+int sim_cluster_parse_faults(const char *list, unsigned *faults)
+{
+    const char *p = list;
+    *faults = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        size_t i;
+        bool found = false;
+        if (len == 3 && strncmp(p, "all", 3) == 0) {
+            *faults |= SIM_F_ALL;
+            found = true;
+        } else if (len == 4 && strncmp(p, "none", 4) == 0) {
+            found = true;
+        }
+        for (i = 0; !found && i < sizeof fault_names / sizeof fault_names[0];
+             i++) {
+            if (strlen(fault_names[i].name) == len &&
+                strncmp(p, fault_names[i].name, len) == 0) {
+                *faults |= fault_names[i].bit;
+                found = true;
+            }
+        }
+        if (!found) {
+            return -1;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return 0;
+}
+
+static bool on(const struct sim_cluster *c, unsigned fault)
+{
+    return (c->o.faults & fault) != 0;
+}
+
+static void schedule(struct sim_cluster *c,
+                     enum sim_event_kind kind,
+                     raft_id node,
+                     uint64_t delay)
+{
+    struct sim_event e = {0};
+    e.kind = kind;
+    e.node = node;
+    if (node != 0) {
+        e.incarnation = c->nodes[node].incarnation;
+    }
+    if (sim_clock_schedule(&c->clock, delay, &e) != 0) {
+        sim_checker_fail(&c->checker, SIM_P_RUNTIME, "out of memory");
+    }
+}
+
+/* ---- parameters ---------------------------------------------------- */
+
+static void setup_parameters(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
+    struct sim_net_config net = {0};
+    static const unsigned inflight[] = {1, 2, 4, 16, 256};
+    static const uint64_t append_bytes[] = {1, 64, 512, 1 << 20};
+    static const uint64_t chunk_bytes[] = {16, 64, 100, 1 << 20};
+
+    net.delay_min = 1;
+    net.delay_max = on(c, SIM_F_DELAY) ? sim_prng_between(p, 2, 30) : 1;
+    net.slow_pm = on(c, SIM_F_DELAY) ? (unsigned)sim_prng_below(p, 30) : 0;
+    net.slow_max = 300;
+    net.drop_pm = on(c, SIM_F_DROP) ? (unsigned)sim_prng_below(p, 60) : 0;
+    net.dup_pm = on(c, SIM_F_DUP) ? (unsigned)sim_prng_below(p, 40) : 0;
+    net.reorder = on(c, SIM_F_REORDER) && sim_prng_chance(p, 700);
+
+    raft_config_defaults(&c->env.raft);
+    c->env.raft.election_ticks = 10;
+    c->env.raft.heartbeat_ticks = (unsigned)sim_prng_between(p, 1, 3);
+    c->env.raft.max_inflight = inflight[sim_prng_below(p, 5)];
+    c->env.raft.max_inflight_bytes = sim_prng_chance(p, 500) ? 256 : 1 << 24;
+    c->env.raft.max_append_bytes = append_bytes[sim_prng_below(p, 4)];
+    c->env.raft.snapshot_chunk_bytes = chunk_bytes[sim_prng_below(p, 4)];
+    c->env.raft.planted_bugs = c->o.bugs;
+
+    c->env.disk_delay_max = sim_prng_between(p, 0, 6);
+    c->env.crash_in_write_pm = on(c, SIM_F_CRASH) ? 1 : 0;
+    c->env.trailing_max = (unsigned)sim_prng_below(p, 20);
+    c->env.restart_min = 20;
+    c->env.restart_max = 400;
+
+    c->client_gap = sim_prng_between(p, 2, 20);
+    c->read_pm = 400;
+    c->admin_min = 300;
+    c->admin_max = 2000;
+    c->chaos_min = 100;
+    c->chaos_max = 800;
+    c->heal_min = 50;
+    c->heal_max = 900;
+    c->down_min = 20;
+    c->down_max = 500;
+    c->snap_min = 50;
+    c->snap_max = 400;
+    c->max_down = (c->o.nodes - 1) / 2;
+    c->w_crash = on(c, SIM_F_CRASH) ? 4 : 0;
+    c->w_partition = on(c, SIM_F_PARTITION) ? 2 : 0;
+    c->w_isolate = on(c, SIM_F_PARTITION) ? 2 : 0;
+    c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
+    c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 1 : 0;
+
+    switch (c->o.scenario) {
+    case SIM_SCENARIO_DEFAULT:
+        break;
+    case SIM_SCENARIO_ELECTIONS:
+        /* Concurrent candidates, voters that crash right after voting and
+         * vote requests that arrive late or twice. */
+        net.slow_pm = on(c, SIM_F_DELAY) ? 150 : 0;
+        net.slow_max = 250;
+        net.dup_pm = on(c, SIM_F_DUP) ? 150 : 0;
+        c->chaos_min = 10;
+        c->chaos_max = 120;
+        c->down_min = 1;
+        c->down_max = 60;
+        c->max_down = c->o.nodes;
+        c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 6 : 0;
+        c->w_crash = on(c, SIM_F_CRASH) ? 6 : 0;
+        c->env.crash_in_write_pm = on(c, SIM_F_CRASH) ? 20 : 0;
+        c->env.restart_min = 1;
+        c->env.restart_max = 60;
+        break;
+    case SIM_SCENARIO_FIGURE8:
+        /* Leaders replicate one entry per message to some followers, then
+         * crash or are cut off: old-term entries sit on a majority
+         * without the new term's no-op (paper Figure 8). */
+        c->env.raft.max_append_bytes = 1;
+        c->env.raft.max_inflight = 1;
+        net.delay_max = on(c, SIM_F_DELAY) ? 40 : 1;
+        c->chaos_min = 20;
+        c->chaos_max = 200;
+        c->down_min = 20;
+        c->down_max = 300;
+        c->w_crash = on(c, SIM_F_CRASH) ? 6 : 0;
+        c->w_isolate = on(c, SIM_F_PARTITION) ? 4 : 0;
+        c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 4 : 0;
+        c->client_gap = 3;
+        c->read_pm = 100;
+        break;
+    case SIM_SCENARIO_STALE_READ:
+        /* A leader cut off from the rest keeps believing it leads for up
+         * to an election timeout; reads sent to it must still see every
+         * write the new majority acknowledged meanwhile. */
+        c->chaos_min = 50;
+        c->chaos_max = 300;
+        c->heal_min = 100;
+        c->heal_max = 400;
+        c->w_isolate = on(c, SIM_F_PARTITION) ? 8 : 0;
+        c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
+        c->w_crash = 0;
+        c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 4 : 0;
+        c->admin_min = 100;
+        c->admin_max = 400;
+        c->client_gap = 3;
+        c->read_pm = 600;
+        break;
+    }
+    sim_net_init(&c->net, &net);
+    sim_trace_printf(&c->trace,
+                     "params: delay 1-%llu slow %u%% drop %u%% dup %u%% "
+                     "reorder %d, heartbeat %u inflight %u/%llu B append "
+                     "%llu B chunk %llu B, disk <= %llu",
+                     (unsigned long long)net.delay_max, net.slow_pm,
+                     net.drop_pm, net.dup_pm, net.reorder,
+                     c->env.raft.heartbeat_ticks, c->env.raft.max_inflight,
+                     (unsigned long long)c->env.raft.max_inflight_bytes,
+                     (unsigned long long)c->env.raft.max_append_bytes,
+                     (unsigned long long)c->env.raft.snapshot_chunk_bytes,
+                     (unsigned long long)c->env.disk_delay_max);
+}
+
+/* ---- helpers ------------------------------------------------------- */
+
+static struct sim_node *leader_of(struct sim_cluster *c)
+{
+    struct sim_node *best = NULL;
+    raft_id id;
+    for (id = 1; id < c->next_id; id++) {
+        struct sim_node *n = &c->nodes[id];
+        if (n->up && n->state == RAFT_LEADER &&
+            (best == NULL || n->term > best->term)) {
+            best = n;
+        }
+    }
+    return best;
+}
+
+static struct sim_node *random_up(struct sim_cluster *c, struct sim_prng *p)
+{
+    raft_id id = 1 + sim_prng_below(p, c->next_id - 1);
+    struct sim_node *n = &c->nodes[id];
+    return n->up ? n : NULL;
+}
+
+static unsigned count_down(const struct sim_cluster *c)
+{
+    unsigned k = 0;
+    raft_id id;
+    for (id = 1; id < c->next_id; id++) {
+        if (c->nodes[id].exists && !c->nodes[id].up) {
+            k++;
+        }
+    }
+    return k;
+}
+
+/* ---- activities ---------------------------------------------------- */
+
+static void client(struct sim_cluster *c)
+{
+    struct sim_node *n = random_up(c, &c->work_prng);
+    if (n != NULL) {
+        if (sim_prng_chance(&c->work_prng, c->read_pm)) {
+            sim_workload_read(&c->workload, n, &c->env);
+        } else {
+            sim_workload_propose(&c->workload, n, &c->env);
+        }
+    }
+    if (c->step % 256 == 0) {
+        sim_workload_expire(&c->workload, c->clock.now, 3000);
+    }
+    schedule(c, SIM_EV_CLIENT, 0,
+             sim_prng_between(&c->work_prng, 1, c->client_gap));
+}
+
+static void conf_change(struct sim_cluster *c, struct sim_node *l)
+{
+    const struct raft_configuration *conf = raft_configuration(&l->raft);
+    struct raft_event e;
+    raft_id learners[SIM_MAX_NODES];
+    raft_id members[SIM_MAX_NODES];
+    unsigned n_learners = 0;
+    unsigned n_voters = 0;
+    unsigned n_members = 0;
+    char address[32];
+    unsigned i;
+    uint64_t pick;
+
+    for (i = 0; conf != NULL && i < conf->n; i++) {
+        members[n_members++] = conf->servers[i].id;
+        if (conf->servers[i].role == RAFT_LEARNER) {
+            learners[n_learners++] = conf->servers[i].id;
+        } else {
+            n_voters++;
+        }
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_CONF_CHANGE;
+    e.conf_change.context = 1ULL << 62 | c->workload.next_context++;
+    pick = sim_prng_below(&c->work_prng, 3);
+    if (pick == 0 && c->next_id <= SIM_MAX_NODES &&
+        n_members < c->o.nodes + 2) {
+        raft_id id = c->next_id++;
+        if (sim_node_create(&c->nodes[id], id, &c->env, NULL) != 0) {
+            sim_checker_fail(&c->checker, SIM_P_RUNTIME,
+                             "cannot create node %llu", (unsigned long long)id);
+            return;
+        }
+        snprintf(address, sizeof address, "127.0.0.1:%llu",
+                 (unsigned long long)(7000 + id));
+        e.conf_change.type = RAFT_CONF_ADD_LEARNER;
+        e.conf_change.id = id;
+        e.conf_change.address = address;
+    } else if (pick == 1 && n_learners > 0) {
+        e.conf_change.type = RAFT_CONF_PROMOTE;
+        e.conf_change.id = learners[sim_prng_below(&c->work_prng, n_learners)];
+    } else if (pick == 2 && n_members > 0) {
+        raft_id id = members[sim_prng_below(&c->work_prng, n_members)];
+        const struct raft_server *s = raft_configuration_get(conf, id);
+        if (s == NULL || (s->role == RAFT_VOTER && n_voters <= 2)) {
+            return;
+        }
+        e.conf_change.type = RAFT_CONF_REMOVE;
+        e.conf_change.id = id;
+    } else {
+        return;
+    }
+    c->workload.conf_changes++;
+    sim_trace_printf(&c->trace, "admin: conf change %d n%llu at leader n%llu",
+                     (int)e.conf_change.type,
+                     (unsigned long long)e.conf_change.id,
+                     (unsigned long long)l->id);
+    sim_node_step(l, &c->env, &e);
+}
+
+static void transfer(struct sim_cluster *c, struct sim_node *l)
+{
+    const struct raft_configuration *conf = raft_configuration(&l->raft);
+    struct raft_event e;
+    raft_id to = 0;
+    if (conf != NULL && conf->n > 0 && !sim_prng_chance(&c->work_prng, 200)) {
+        const struct raft_server *s =
+            &conf->servers[sim_prng_below(&c->work_prng, conf->n)];
+        if (s->id == l->id || s->role != RAFT_VOTER) {
+            return;
+        }
+        to = s->id;
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_TRANSFER;
+    e.transfer.to = to;
+    c->workload.transfers++;
+    sim_trace_printf(&c->trace, "admin: transfer from n%llu to n%llu",
+                     (unsigned long long)l->id, (unsigned long long)to);
+    sim_node_step(l, &c->env, &e);
+}
+
+static void admin(struct sim_cluster *c)
+{
+    struct sim_node *l = leader_of(c);
+    bool conf = on(c, SIM_F_CONF);
+    bool xfer = on(c, SIM_F_TRANSFER);
+    if (!conf && !xfer) {
+        return;
+    }
+    if (l != NULL) {
+        if (conf && (!xfer || sim_prng_chance(&c->work_prng, 600))) {
+            conf_change(c, l);
+        } else {
+            transfer(c, l);
+        }
+    }
+    schedule(c, SIM_EV_ADMIN, 0,
+             sim_prng_between(&c->work_prng, c->admin_min, c->admin_max));
+}
+
+static void heal_later(struct sim_cluster *c)
+{
+    schedule(c, SIM_EV_HEAL, 0,
+             sim_prng_between(&c->chaos_prng, c->heal_min, c->heal_max));
+}
+
+static void chaos(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
+    unsigned total = c->w_crash + c->w_partition + c->w_isolate + c->w_oneway +
+                     c->w_campaign;
+    uint64_t r;
+    bool side[SIM_MAX_NODES + 1];
+    raft_id id;
+    struct sim_node *n;
+    struct raft_event e;
+
+    if (total == 0) {
+        return;
+    }
+    r = sim_prng_below(p, total);
+    if (r < c->w_crash) {
+        n = random_up(c, p);
+        if (n != NULL && count_down(c) < c->max_down) {
+            sim_node_crash(n, &c->env);
+            schedule(c, SIM_EV_RESTART, n->id,
+                     sim_prng_between(p, c->down_min, c->down_max));
+        }
+    } else if ((r -= c->w_crash) < c->w_partition) {
+        memset(side, 0, sizeof side);
+        for (id = 1; id <= SIM_MAX_NODES; id++) {
+            side[id] = sim_prng_chance(p, 500);
+        }
+        sim_trace_printf(&c->trace, "chaos: partition");
+        sim_net_partition(&c->net, side);
+        heal_later(c);
+    } else if ((r -= c->w_partition) < c->w_isolate) {
+        n = leader_of(c);
+        if (n == NULL) {
+            n = random_up(c, p);
+        }
+        if (n != NULL) {
+            memset(side, 0, sizeof side);
+            side[n->id] = true;
+            sim_trace_printf(&c->trace, "chaos: isolate n%llu",
+                             (unsigned long long)n->id);
+            sim_net_partition(&c->net, side);
+            heal_later(c);
+        }
+    } else if ((r -= c->w_isolate) < c->w_oneway) {
+        unsigned k = (unsigned)sim_prng_between(p, 1, 3);
+        while (k-- > 0) {
+            raft_id from = 1 + sim_prng_below(p, c->next_id - 1);
+            raft_id to = 1 + sim_prng_below(p, c->next_id - 1);
+            if (from != to) {
+                sim_trace_printf(&c->trace, "chaos: cut n%llu -> n%llu",
+                                 (unsigned long long)from,
+                                 (unsigned long long)to);
+                sim_net_set_cut(&c->net, from, to, true);
+            }
+        }
+        heal_later(c);
+    } else {
+        n = random_up(c, p);
+        if (n != NULL) {
+            sim_trace_printf(&c->trace, "chaos: n%llu campaigns",
+                             (unsigned long long)n->id);
+            memset(&e, 0, sizeof e);
+            e.type = RAFT_EVENT_CAMPAIGN;
+            sim_node_step(n, &c->env, &e);
+        }
+    }
+    schedule(c, SIM_EV_CHAOS, 0,
+             sim_prng_between(p, c->chaos_min, c->chaos_max));
+}
+
+static void restart(struct sim_cluster *c, struct sim_node *n)
+{
+    int rv;
+    if (!n->exists || n->up) {
+        return;
+    }
+    rv = sim_node_start(n, &c->env);
+    if (rv != 0) {
+        sim_checker_fail(&c->checker, SIM_P_RUNTIME,
+                         "n%llu: restart failed: %s", (unsigned long long)n->id,
+                         goulette_strerror(rv));
+    }
+}
+
+static void deliver(struct sim_cluster *c, struct sim_msg *msg)
+{
+    struct sim_node *n;
+    raft_id to = msg->m.to;
+    if (to == 0 || to > SIM_MAX_NODES) {
+        sim_checker_fail(
+            &c->checker, SIM_P_RUNTIME, "n%llu sent %s to unknown node %llu",
+            (unsigned long long)msg->m.from, raft_msg_type_name(msg->m.type),
+            (unsigned long long)to);
+        return;
+    }
+    n = &c->nodes[to];
+    if (!n->exists || !n->up || !sim_net_connected(&c->net, msg->m.from, to)) {
+        return;
+    }
+    if (sim_trace_on(&c->trace)) {
+        sim_trace_printf(
+            &c->trace,
+            "n%llu <- n%llu %s term %llu log (%llu, %llu) "
+            "commit %llu n %u index %llu reject %d hint %llu "
+            "ctx %llu",
+            (unsigned long long)to, (unsigned long long)msg->m.from,
+            raft_msg_type_name(msg->m.type), (unsigned long long)msg->m.term,
+            (unsigned long long)msg->m.log_index,
+            (unsigned long long)msg->m.log_term,
+            (unsigned long long)msg->m.commit, msg->m.n_entries,
+            (unsigned long long)msg->m.index, msg->m.reject,
+            (unsigned long long)msg->m.reject_hint,
+            (unsigned long long)msg->m.context);
+    }
+    sim_node_receive(n, &c->env, &msg->m);
+}
+
+static void dispatch(struct sim_cluster *c, struct sim_event *e)
+{
+    struct sim_node *n = e->node <= SIM_MAX_NODES ? &c->nodes[e->node] : NULL;
+    bool current =
+        n != NULL && n->exists && n->up && n->incarnation == e->incarnation;
+    switch (e->kind) {
+    case SIM_EV_TICK:
+        if (current) {
+            sim_node_tick(n, &c->env);
+            if (n->up && n->incarnation == e->incarnation) {
+                schedule(c, SIM_EV_TICK, n->id, TICK_UNITS);
+            }
+        }
+        break;
+    case SIM_EV_DELIVER:
+        deliver(c, e->payload);
+        sim_msg_free(e->payload);
+        e->payload = NULL;
+        break;
+    case SIM_EV_DISK:
+        if (current) {
+            sim_node_disk_done(n, &c->env);
+        }
+        break;
+    case SIM_EV_RESTART:
+        if (n != NULL) {
+            restart(c, n);
+        }
+        break;
+    case SIM_EV_CLIENT:
+        if (!c->healing) {
+            client(c);
+        }
+        break;
+    case SIM_EV_ADMIN:
+        if (!c->healing) {
+            admin(c);
+        }
+        break;
+    case SIM_EV_CHAOS:
+        if (!c->healing) {
+            chaos(c);
+        }
+        break;
+    case SIM_EV_HEAL:
+        sim_trace_printf(&c->trace, "chaos: heal");
+        sim_net_heal(&c->net);
+        break;
+    case SIM_EV_SNAPSHOT:
+        if (!c->healing) {
+            n = random_up(c, &c->disk_prng);
+            if (n != NULL) {
+                sim_node_snapshot(n, &c->env);
+            }
+            schedule(c, SIM_EV_SNAPSHOT, 0,
+                     sim_prng_between(&c->disk_prng, c->snap_min, c->snap_max));
+        }
+        break;
+    }
+}
+
+/* One step: pop and dispatch one event.  Returns false when the queue is
+ * empty. */
+static bool step(struct sim_cluster *c)
+{
+    struct sim_event e;
+    if (sim_clock_pop(&c->clock, &e) != 0) {
+        return false;
+    }
+    c->step++;
+    c->trace.step = c->step;
+    c->trace.time = c->clock.now;
+    dispatch(c, &e);
+    if (e.payload != NULL) {
+        sim_msg_free(e.payload);
+    }
+    return true;
+}
+
+/* ---- liveness ------------------------------------------------------ */
+
+/* Returns true when the cluster is quiescent and live; otherwise writes
+ * why into @why. */
+static bool live(struct sim_cluster *c, char *why, size_t len)
+{
+    struct sim_node *l = leader_of(c);
+    const struct raft_configuration *conf;
+    raft_index commit;
+    unsigned i;
+    if (l == NULL) {
+        snprintf(why, len, "no leader");
+        return false;
+    }
+    commit = raft_commit_index(&l->raft);
+    if (commit != raft_last_index(&l->raft) || l->disk.sm.applied != commit) {
+        snprintf(why, len,
+                 "leader n%llu (term %llu): commit %llu, last %llu, "
+                 "applied %llu",
+                 (unsigned long long)l->id, (unsigned long long)l->term,
+                 (unsigned long long)commit,
+                 (unsigned long long)raft_last_index(&l->raft),
+                 (unsigned long long)l->disk.sm.applied);
+        return false;
+    }
+    conf = raft_configuration(&l->raft);
+    for (i = 0; conf != NULL && i < conf->n; i++) {
+        raft_id id = conf->servers[i].id;
+        struct sim_node *n = id <= SIM_MAX_NODES ? &c->nodes[id] : NULL;
+        if (n == NULL || !n->exists || !n->up || n->disk.sm.applied != commit) {
+            snprintf(why, len,
+                     "leader n%llu (term %llu) committed %llu but member "
+                     "n%llu applied %llu%s",
+                     (unsigned long long)l->id, (unsigned long long)l->term,
+                     (unsigned long long)commit, (unsigned long long)id,
+                     (unsigned long long)(n == NULL ? 0 : n->disk.sm.applied),
+                     n == NULL || !n->up ? " (down)" : "");
+            return false;
+        }
+    }
+    if (commit < c->checker.ack_index) {
+        snprintf(why, len, "commit %llu below acknowledged write %llu",
+                 (unsigned long long)commit,
+                 (unsigned long long)c->checker.ack_index);
+        return false;
+    }
+    return true;
+}
+
+static void heal_phase(struct sim_cluster *c)
+{
+    uint64_t deadline;
+    raft_id id;
+    char why[200] = "";
+    c->healing = true;
+    c->env.crash_in_write_pm = 0;
+    c->net.config.drop_pm = 0;
+    c->net.config.slow_pm = 0;
+    sim_net_heal(&c->net);
+    sim_trace_printf(&c->trace, "heal: network healed, restarting nodes");
+    for (id = 1; id < c->next_id; id++) {
+        restart(c, &c->nodes[id]);
+    }
+    deadline = c->clock.now + HEAL_TIME;
+    while (!c->checker.failed && c->clock.now < deadline) {
+        if (c->step % HEAL_CHECK_EVERY == 0 && live(c, why, sizeof why)) {
+            sim_trace_printf(&c->trace, "heal: live");
+            return;
+        }
+        if (!step(c)) {
+            break;
+        }
+    }
+    if (!c->checker.failed && !live(c, why, sizeof why)) {
+        sim_checker_fail(&c->checker, SIM_P_LIVENESS, "%s", why);
+    }
+}
+
+/* ---- the run ------------------------------------------------------- */
+
+static int cluster_init(struct sim_cluster *c,
+                        uint64_t seed,
+                        const struct sim_options *o)
+{
+    struct raft_configuration conf;
+    char address[32];
+    raft_id id;
+    int rv;
+
+    memset(c, 0, sizeof *c);
+    c->o = *o;
+    c->seed = seed;
+    sim_prng_seed(&c->net_prng, sim_prng_mix(seed) ^ 1);
+    sim_prng_seed(&c->disk_prng, sim_prng_mix(seed) ^ 2);
+    sim_prng_seed(&c->work_prng, sim_prng_mix(seed) ^ 3);
+    sim_prng_seed(&c->chaos_prng, sim_prng_mix(seed) ^ 4);
+    sim_clock_init(&c->clock, sim_msg_free);
+    sim_trace_init(&c->trace, o->trace);
+    sim_checker_init(&c->checker, &c->trace, &c->step);
+    sim_workload_init(&c->workload, seed);
+    c->env.seed = seed;
+    c->env.clock = &c->clock;
+    c->env.net = &c->net;
+    c->env.disk_prng = &c->disk_prng;
+    c->env.net_prng = &c->net_prng;
+    c->env.checker = &c->checker;
+    c->env.trace = &c->trace;
+    c->env.workload = &c->workload;
+    sim_trace_printf(&c->trace, "seed %llu: %u nodes, %llu steps",
+                     (unsigned long long)seed, o->nodes,
+                     (unsigned long long)o->steps);
+    setup_parameters(c);
+
+    raft_configuration_init(&conf);
+    for (id = 1; id <= o->nodes; id++) {
+        snprintf(address, sizeof address, "127.0.0.1:%llu",
+                 (unsigned long long)(7000 + id));
+        rv = raft_configuration_add(&conf, id, address, RAFT_VOTER);
+        if (rv != 0) {
+            raft_configuration_fini(&conf);
+            return rv;
+        }
+    }
+    c->next_id = o->nodes + 1;
+    for (id = 1; id <= o->nodes; id++) {
+        rv = sim_node_create(&c->nodes[id], id, &c->env, &conf);
+        if (rv != 0) {
+            raft_configuration_fini(&conf);
+            return rv;
+        }
+    }
+    raft_configuration_fini(&conf);
+    schedule(c, SIM_EV_CLIENT, 0, 50);
+    schedule(c, SIM_EV_ADMIN, 0, c->admin_min);
+    schedule(c, SIM_EV_CHAOS, 0, c->chaos_min);
+    if (on(c, SIM_F_SNAPSHOT)) {
+        schedule(c, SIM_EV_SNAPSHOT, 0, c->snap_min);
+    }
+    return 0;
+}
+
+static void cluster_fini(struct sim_cluster *c)
+{
+    raft_id id;
+    for (id = 1; id <= SIM_MAX_NODES; id++) {
+        sim_node_destroy(&c->nodes[id]);
+    }
+    sim_clock_fini(&c->clock);
+    sim_workload_fini(&c->workload);
+    sim_checker_fini(&c->checker);
+}
+
+int sim_cluster_run(uint64_t seed,
+                    const struct sim_options *o,
+                    struct sim_result *r)
+{
+    struct sim_cluster *c = calloc(1, sizeof *c);
+    raft_id id;
+    int rv;
+    memset(r, 0, sizeof *r);
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    rv = cluster_init(c, seed, o);
+    if (rv != 0) {
+        sim_checker_fail(&c->checker, SIM_P_RUNTIME, "cluster start: %s",
+                         goulette_strerror(rv));
+    }
+    while (!c->checker.failed && c->step < o->steps && step(c)) {
+    }
+    if (!c->checker.failed) {
+        heal_phase(c);
+    }
+    r->failed = c->checker.failed;
+    r->property = c->checker.property;
+    r->step = c->checker.fail_step;
+    memcpy(r->detail, c->checker.detail, sizeof r->detail);
+    r->steps = c->step;
+    r->time = c->clock.now;
+    r->acked = c->workload.acked;
+    r->served = c->workload.served;
+    for (id = 1; id < c->checker.n_leaders; id++) {
+        r->leaders += c->checker.leaders[id] != 0;
+    }
+    for (id = 1; id <= SIM_MAX_NODES; id++) {
+        r->crashes += c->nodes[id].crashes;
+    }
+    sim_trace_printf(
+        &c->trace,
+        "end: %s, %llu acked writes, %llu reads served, "
+        "%llu terms with a leader, %llu crashes, %llu msgs "
+        "sent",
+        r->failed ? "FAILED" : "ok", (unsigned long long)r->acked,
+        (unsigned long long)r->served, (unsigned long long)r->leaders,
+        (unsigned long long)r->crashes, (unsigned long long)c->net.sent);
+    cluster_fini(c);
+    free(c);
+    return 0;
+}

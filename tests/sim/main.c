@@ -1,0 +1,271 @@
+/* raft-sim: the command line of the deterministic Raft simulator.  Parses
+ * options, runs seeds one after another (cluster.c), prints one line per
+ * failing seed and the final tally, and re-runs a seed with its transcript
+ * on request.  Exit status 0 only when every seed passed. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <goulette/raft.h>
+
+#include "cluster.h"
+
+struct bug_name
+{
+    const char *name;
+    unsigned bit;
+    enum sim_scenario scenario; /* the bias that exposes it fastest */
+};
+
+static const struct bug_name bugs[] = {
+    {"commit-old-term", RAFT_BUG_COMMIT_OLD_TERM, SIM_SCENARIO_FIGURE8},
+    {"vote-no-log-check", RAFT_BUG_VOTE_NO_LOG_CHECK, SIM_SCENARIO_ELECTIONS},
+    {"read-no-quorum", RAFT_BUG_READ_NO_QUORUM, SIM_SCENARIO_STALE_READ},
+    {"apply-twice", RAFT_BUG_APPLY_TWICE, SIM_SCENARIO_DEFAULT},
+    {"no-persist-vote", RAFT_BUG_NO_PERSIST_VOTE, SIM_SCENARIO_ELECTIONS},
+};
+
+static const struct
+{
+    const char *name;
+    enum sim_scenario scenario;
+} scenarios[] = {
+    {"default", SIM_SCENARIO_DEFAULT},
+    {"elections", SIM_SCENARIO_ELECTIONS},
+    {"figure8", SIM_SCENARIO_FIGURE8},
+    {"stale-read", SIM_SCENARIO_STALE_READ},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: raft-sim [--seeds N] [--first-seed S] [--nodes 3|5]\n"
+            "                [--steps K] [--faults LIST] [--scenario NAME]\n"
+            "                [--trace] [--verbose] [--list-bugs]"
+#ifdef SIM_PLANTED_BUGS
+            " [--bug NAME]"
+#endif
+            "\n"
+            "  --faults    comma list of drop,dup,delay,reorder,partition,\n"
+            "              oneway,crash,snapshot,conf,transfer,campaign,\n"
+            "              or all (default) or none\n"
+            "  --scenario  default, elections, figure8, stale-read\n"
+            "  --list-bugs print each planted bug and its scenario\n"
+            "  --trace     print the transcript of each failing seed (of\n"
+            "              the seed itself when --seeds 1)\n"
+#ifdef SIM_PLANTED_BUGS
+            "  --bug       commit-old-term, vote-no-log-check,\n"
+            "              read-no-quorum, apply-twice, no-persist-vote\n"
+            "              (also selects the scenario that exposes it)\n"
+#endif
+    );
+}
+
+static const char *scenario_name(enum sim_scenario s)
+{
+    size_t i;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        if (scenarios[i].scenario == s) {
+            return scenarios[i].name;
+        }
+    }
+    return "?";
+}
+
+/* "bug scenario" per line, for tests/sim/check/planted.sh. */
+static void list_bugs(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof bugs / sizeof bugs[0]; i++) {
+        printf("%s %s\n", bugs[i].name, scenario_name(bugs[i].scenario));
+    }
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool find_scenario(const char *name, enum sim_scenario *out)
+{
+    size_t i;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        if (strcmp(scenarios[i].name, name) == 0) {
+            *out = scenarios[i].scenario;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool find_bug(const char *name, const struct bug_name **out)
+{
+    size_t i;
+    for (i = 0; i < sizeof bugs / sizeof bugs[0]; i++) {
+        if (strcmp(bugs[i].name, name) == 0) {
+            *out = &bugs[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"seeds", required_argument, NULL, 'n'},
+        {"first-seed", required_argument, NULL, 's'},
+        {"nodes", required_argument, NULL, 'N'},
+        {"steps", required_argument, NULL, 'k'},
+        {"faults", required_argument, NULL, 'f'},
+        {"scenario", required_argument, NULL, 'c'},
+        {"bug", required_argument, NULL, 'b'},
+        {"trace", no_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"list-bugs", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sim_options o;
+    struct sim_result r;
+    uint64_t seeds = 100;
+    uint64_t first = 1;
+    uint64_t v;
+    uint64_t passed = 0;
+    uint64_t failed = 0;
+    uint64_t i;
+    bool trace = false;
+    bool verbose = false;
+    bool scenario_set = false;
+    const struct bug_name *bug = NULL;
+    int opt;
+
+    memset(&o, 0, sizeof o);
+    o.nodes = 3;
+    o.steps = 20000;
+    o.faults = SIM_F_ALL;
+    o.scenario = SIM_SCENARIO_DEFAULT;
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            if (!parse_u64(optarg, &seeds)) {
+                goto bad;
+            }
+            break;
+        case 's':
+            if (!parse_u64(optarg, &first)) {
+                goto bad;
+            }
+            break;
+        case 'N':
+            if (!parse_u64(optarg, &v) || (v != 3 && v != 5)) {
+                goto bad;
+            }
+            o.nodes = (unsigned)v;
+            break;
+        case 'k':
+            if (!parse_u64(optarg, &o.steps)) {
+                goto bad;
+            }
+            break;
+        case 'f':
+            if (sim_cluster_parse_faults(optarg, &o.faults) != 0) {
+                goto bad;
+            }
+            break;
+        case 'c':
+            if (!find_scenario(optarg, &o.scenario)) {
+                goto bad;
+            }
+            scenario_set = true;
+            break;
+        case 'b':
+#ifdef SIM_PLANTED_BUGS
+            if (!find_bug(optarg, &bug)) {
+                goto bad;
+            }
+            break;
+#else
+            fprintf(stderr,
+                    "raft-sim: --bug needs raft-sim-bugs (the core "
+                    "built with RAFT_PLANTED_BUGS)\n");
+            return 2;
+#endif
+        case 't':
+            trace = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'l':
+            list_bugs();
+            return 0;
+        default:
+            goto bad;
+        }
+    }
+    if (optind != argc) {
+        goto bad;
+    }
+    (void)find_bug;
+    if (bug != NULL) {
+        o.bugs = bug->bit;
+        if (!scenario_set) {
+            o.scenario = bug->scenario;
+        }
+    }
+
+    for (i = 0; i < seeds; i++) {
+        uint64_t seed = first + i;
+        o.trace = NULL;
+        if (trace && seeds == 1) {
+            o.trace = stdout;
+        }
+        if (sim_cluster_run(seed, &o, &r) != 0) {
+            fprintf(stderr, "raft-sim: out of memory\n");
+            return 2;
+        }
+        if (r.failed) {
+            failed++;
+            printf("seed %llu: FAIL %s at step %llu: %s\n",
+                   (unsigned long long)seed, r.property,
+                   (unsigned long long)r.step, r.detail);
+            if (trace && seeds != 1) {
+                o.trace = stdout;
+                sim_cluster_run(seed, &o, &r);
+            }
+        } else {
+            passed++;
+        }
+        if (verbose) {
+            printf(
+                "seed %llu: %s, %llu steps, time %llu, %llu acked, "
+                "%llu reads, %llu leaders, %llu crashes\n",
+                (unsigned long long)seed, r.failed ? "failed" : "ok",
+                (unsigned long long)r.steps, (unsigned long long)r.time,
+                (unsigned long long)r.acked, (unsigned long long)r.served,
+                (unsigned long long)r.leaders, (unsigned long long)r.crashes);
+        }
+        fflush(stdout);
+    }
+    printf("%llu passed, %llu failed\n", (unsigned long long)passed,
+           (unsigned long long)failed);
+    return failed == 0 ? 0 : 1;
+bad:
+    usage(stderr);
+    return 2;
+}

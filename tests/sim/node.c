@@ -1,0 +1,843 @@
+/* The runtime role: executes each struct raft_update by raft.h's rules.
+ *
+ *   raft_step ──> on_update: checks on what the core decided (election
+ *                 safety, leader append-only, log matching, leader
+ *                 completeness), then a deep copy goes to the write queue
+ *   SIM_EV_DISK ─> execute(head):
+ *       [crash point A: before anything is durable]
+ *       rule 2: chunk into staging; rule 1: install snapshot;
+ *       rule 2: truncate + append entries, hard state; COMPACT
+ *       [crash point B: durable but nothing sent]
+ *       rule 3: send messages (filling snapshot chunks)
+ *       rule 4: RAFT_EVENT_PERSISTED
+ *       rule 5: apply committed, RAFT_EVENT_APPLIED
+ *       rule 6: proposal and read results to the clients
+ *
+ * Rule 1 and the chunk of rule 2 can come in one update (the last chunk
+ * and its install): the chunk is written first, so that the staged
+ * snapshot is complete when it is installed. */
+#include "node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <goulette/err.h>
+
+#include "workload.h"
+
+struct sim_work
+{
+    struct sim_work *next;
+    unsigned flags;
+    struct raft_hard_state hs;
+    bool install;
+    struct raft_snapshot_meta meta; /* meta.conf owned, when install */
+    bool chunk;
+    struct raft_snapshot_chunk ck; /* ck.data owned, ck.conf not kept */
+    struct raft_entry *entries;    /* owned, with data */
+    unsigned n_entries;
+    struct sim_msg **msgs; /* owned */
+    unsigned n_msgs;
+    struct raft_entry *committed; /* owned, with data */
+    unsigned n_committed;
+    struct raft_proposal *proposals;
+    unsigned n_proposals;
+    struct raft_read *reads;
+    unsigned n_reads;
+    raft_index compact;
+};
+
+static void work_free(struct sim_work *w)
+{
+    unsigned i;
+    if (w == NULL) {
+        return;
+    }
+    if (w->install) {
+        raft_configuration_fini(&w->meta.conf);
+    }
+    free(w->ck.data.base);
+    sim_log_entries_free(w->entries, w->n_entries);
+    for (i = 0; i < w->n_msgs; i++) {
+        sim_msg_free(w->msgs[i]);
+    }
+    free(w->msgs);
+    sim_log_entries_free(w->committed, w->n_committed);
+    free(w->proposals);
+    free(w->reads);
+    free(w);
+}
+
+static int copy_entries(const struct raft_entry *src,
+                        unsigned n,
+                        struct raft_entry **out)
+{
+    struct raft_entry *es;
+    unsigned i;
+    *out = NULL;
+    if (n == 0) {
+        return 0;
+    }
+    es = calloc(n, sizeof *es);
+    if (es == NULL) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        es[i] = src[i];
+        es[i].data.base = NULL;
+        if (src[i].data.len > 0) {
+            es[i].data.base = malloc(src[i].data.len);
+            if (es[i].data.base == NULL) {
+                sim_log_entries_free(es, i);
+                return -ENOMEM;
+            }
+            memcpy(es[i].data.base, src[i].data.base, src[i].data.len);
+        }
+    }
+    *out = es;
+    return 0;
+}
+
+static void *copy_array(const void *src, size_t n, size_t size)
+{
+    void *p;
+    if (n == 0) {
+        return NULL;
+    }
+    p = malloc(n * size);
+    if (p != NULL) {
+        memcpy(p, src, n * size);
+    }
+    return p;
+}
+
+/* Deep copy of @u; NULL when out of memory. */
+static struct sim_work *work_copy(const struct raft_update *u)
+{
+    struct sim_work *w = calloc(1, sizeof *w);
+    unsigned i;
+    if (w == NULL) {
+        return NULL;
+    }
+    w->flags = u->flags;
+    w->hs = u->hard_state;
+    w->compact = (u->flags & RAFT_UPDATE_COMPACT) ? u->compact : 0;
+    if (u->snapshot_install != NULL) {
+        w->install = true;
+        w->meta = *u->snapshot_install;
+        raft_configuration_init(&w->meta.conf);
+        if (raft_configuration_copy(&u->snapshot_install->conf,
+                                    &w->meta.conf) != 0) {
+            goto err;
+        }
+    }
+    if (u->snapshot_chunk != NULL) {
+        w->chunk = true;
+        w->ck = *u->snapshot_chunk;
+        w->ck.data.base = NULL;
+        w->ck.conf.base = NULL;
+        w->ck.conf.len = 0;
+        if (u->snapshot_chunk->data.len > 0) {
+            w->ck.data.base = copy_array(u->snapshot_chunk->data.base,
+                                         u->snapshot_chunk->data.len, 1);
+            if (w->ck.data.base == NULL) {
+                goto err;
+            }
+        }
+    }
+    if (copy_entries(u->entries, u->n_entries, &w->entries) != 0) {
+        goto err;
+    }
+    w->n_entries = u->n_entries;
+    if (copy_entries(u->committed, u->n_committed, &w->committed) != 0) {
+        goto err;
+    }
+    w->n_committed = u->n_committed;
+    if (u->n_messages > 0) {
+        w->msgs = calloc(u->n_messages, sizeof *w->msgs);
+        if (w->msgs == NULL) {
+            goto err;
+        }
+        for (i = 0; i < u->n_messages; i++) {
+            if (sim_msg_copy(&u->messages[i], &w->msgs[i]) != 0) {
+                goto err;
+            }
+            w->n_msgs = i + 1;
+        }
+    }
+    w->proposals =
+        copy_array(u->proposals, u->n_proposals, sizeof *u->proposals);
+    w->n_proposals = w->proposals == NULL ? 0 : u->n_proposals;
+    w->reads = copy_array(u->reads, u->n_reads, sizeof *u->reads);
+    w->n_reads = w->reads == NULL ? 0 : u->n_reads;
+    if (w->n_proposals != u->n_proposals || w->n_reads != u->n_reads) {
+        goto err;
+    }
+    return w;
+err:
+    work_free(w);
+    return NULL;
+}
+
+static const char *state_name(enum raft_state s)
+{
+    switch (s) {
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_LEADER:
+        return "leader";
+    }
+    return "?";
+}
+
+static void schedule_disk(struct sim_node *n, struct sim_env *env)
+{
+    struct sim_event e = {0};
+    if (n->disk_busy || n->head == NULL) {
+        return;
+    }
+    e.kind = SIM_EV_DISK;
+    e.node = n->id;
+    e.incarnation = n->incarnation;
+    if (sim_clock_schedule(
+            env->clock, sim_prng_below(env->disk_prng, env->disk_delay_max + 1),
+            &e) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+        return;
+    }
+    n->disk_busy = true;
+}
+
+/* What the core decided in @u, checked before the runtime executes it. */
+static void on_update(struct sim_node *n,
+                      struct sim_env *env,
+                      const struct raft_update *u)
+{
+    struct sim_checker *c = env->checker;
+    bool was_leader = n->state == RAFT_LEADER;
+    raft_term old_term = n->term;
+    bool now_leader = was_leader;
+    bool still_leader;
+    struct sim_work *w;
+    int rv;
+
+    if (u->flags & RAFT_UPDATE_STATE) {
+        now_leader = u->state == RAFT_LEADER;
+        if (u->state != n->state || u->term != n->term ||
+            u->leader != n->leader) {
+            sim_trace_printf(env->trace, "n%llu: %s term %llu leader n%llu",
+                             (unsigned long long)n->id, state_name(u->state),
+                             (unsigned long long)u->term,
+                             (unsigned long long)u->leader);
+        }
+        n->state = u->state;
+        n->term = u->term;
+        n->leader = u->leader;
+    }
+    if (u->flags & RAFT_UPDATE_HARD_STATE) {
+        n->commit = u->hard_state.commit;
+    }
+    still_leader = was_leader && now_leader && n->term == old_term;
+
+    /* Leader Append-Only (Figure 3): a leader never overwrites or deletes
+     * entries in its log. */
+    if (still_leader && u->n_entries > 0 &&
+        u->entries[0].index <= sim_log_last(&n->mem)) {
+        sim_checker_fail(c, SIM_P_APPEND_ONLY,
+                         "leader n%llu of term %llu rewrites its log from "
+                         "index %llu (last %llu)",
+                         (unsigned long long)n->id, (unsigned long long)n->term,
+                         (unsigned long long)u->entries[0].index,
+                         (unsigned long long)sim_log_last(&n->mem));
+    }
+    if (still_leader && u->snapshot_install != NULL) {
+        sim_checker_fail(c, SIM_P_APPEND_ONLY,
+                         "leader n%llu of term %llu installs a snapshot",
+                         (unsigned long long)n->id,
+                         (unsigned long long)n->term);
+    }
+
+    if (u->snapshot_install != NULL) {
+        const struct raft_snapshot_meta *m = u->snapshot_install;
+        raft_term t = sim_checker_committed_term(c, m->index);
+        if (t != m->term || m->index >= c->truth_cap) {
+            sim_checker_fail(
+                c, SIM_P_SM_SAFETY,
+                "n%llu is told to install snapshot (index %llu, "
+                "term %llu), which is not committed history "
+                "(term there: %llu)",
+                (unsigned long long)n->id, (unsigned long long)m->index,
+                (unsigned long long)m->term, (unsigned long long)t);
+        } else {
+            sim_log_install(&n->mem, m->index, m->term,
+                            c->truth[m->index].chain);
+        }
+    }
+    if (u->n_entries > 0) {
+        rv = sim_log_append(&n->mem, u->entries, u->n_entries);
+        if (rv != 0) {
+            sim_checker_fail(c, SIM_P_RUNTIME,
+                             "n%llu: entries to persist from %llu do not "
+                             "follow its log (base %llu, last %llu)",
+                             (unsigned long long)n->id,
+                             (unsigned long long)u->entries[0].index,
+                             (unsigned long long)n->mem.base,
+                             (unsigned long long)sim_log_last(&n->mem));
+        } else {
+            sim_checker_appended(c, n->id, &n->mem, u->entries[0].index);
+        }
+    }
+    if (now_leader && (u->flags & RAFT_UPDATE_STATE)) {
+        sim_checker_leader(c, n->id, n->term);
+        if (!was_leader || old_term != n->term) {
+            sim_checker_new_leader(c, n->id, n->term, &n->mem);
+        }
+    }
+
+    if (u->snapshot_install == NULL && u->snapshot_chunk == NULL &&
+        u->n_entries == 0 && !(u->flags & RAFT_UPDATE_HARD_STATE) &&
+        u->n_messages == 0 && u->n_committed == 0 && u->n_proposals == 0 &&
+        u->n_reads == 0 && !(u->flags & RAFT_UPDATE_COMPACT)) {
+        return; /* nothing to execute */
+    }
+    w = work_copy(u);
+    if (w == NULL) {
+        sim_checker_fail(c, SIM_P_RUNTIME, "out of memory");
+        return;
+    }
+    if (n->tail == NULL) {
+        n->head = w;
+    } else {
+        n->tail->next = w;
+    }
+    n->tail = w;
+    schedule_disk(n, env);
+}
+
+void sim_node_step(struct sim_node *n,
+                   struct sim_env *env,
+                   const struct raft_event *event)
+{
+    struct raft_update u;
+    int rv;
+    if (!n->up) {
+        return;
+    }
+    memset(&u, 0, sizeof u);
+    rv = raft_step(&n->raft, event, &u);
+    if (rv != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                         "n%llu: raft_step(event %d) failed: %s",
+                         (unsigned long long)n->id, (int)event->type,
+                         goulette_strerror(rv));
+        return;
+    }
+    on_update(n, env, &u);
+}
+
+void sim_node_tick(struct sim_node *n, struct sim_env *env)
+{
+    struct raft_event e;
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_TICK;
+    sim_node_step(n, env, &e);
+}
+
+void sim_node_receive(struct sim_node *n,
+                      struct sim_env *env,
+                      const struct raft_message *m)
+{
+    struct raft_event e;
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_RECEIVE;
+    e.receive.message = m;
+    sim_node_step(n, env, &e);
+}
+
+/* ---- execution ---------------------------------------------------- */
+
+static void staging_reset(struct sim_staging *s)
+{
+    free(s->data);
+    memset(s, 0, sizeof *s);
+}
+
+/* Rule 2: write a chunk into the staging area of its snapshot.  Chunks
+ * that do not continue the staged bytes are stored only when they start a
+ * new snapshot: the core asks for the next offset it expects. */
+static void stage_chunk(struct sim_node *n,
+                        struct sim_env *env,
+                        const struct raft_snapshot_chunk *ck)
+{
+    struct sim_staging *s = &n->disk.staging;
+    if (ck->size > (1u << 20) || ck->offset + ck->data.len > ck->size) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                         "n%llu: snapshot chunk [%llu, +%zu) outside size "
+                         "%llu",
+                         (unsigned long long)n->id,
+                         (unsigned long long)ck->offset, ck->data.len,
+                         (unsigned long long)ck->size);
+        return;
+    }
+    if (s->index != ck->index || s->term != ck->term || s->size != ck->size ||
+        ck->offset == 0) {
+        staging_reset(s);
+        s->data = malloc(ck->size > 0 ? ck->size : 1);
+        if (s->data == NULL) {
+            sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+            return;
+        }
+        s->index = ck->index;
+        s->term = ck->term;
+        s->size = ck->size;
+    }
+    if (ck->offset > s->filled) {
+        return; /* a gap: the core will ask again */
+    }
+    if (ck->data.len > 0) {
+        memcpy(s->data + ck->offset, ck->data.base, ck->data.len);
+    }
+    if (ck->offset + ck->data.len > s->filled) {
+        s->filled = ck->offset + ck->data.len;
+    }
+}
+
+static void snapshot_free(struct sim_snapshot *s)
+{
+    if (s->has) {
+        raft_configuration_fini(&s->meta.conf);
+        free(s->data.base);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* Rule 1: install the staged snapshot. */
+static void install(struct sim_node *n,
+                    struct sim_env *env,
+                    const struct raft_snapshot_meta *meta)
+{
+    struct sim_staging *s = &n->disk.staging;
+    struct goulette_buf data;
+    raft_index before = n->disk.sm.applied;
+    int rv;
+    if (s->index != meta->index || s->term != meta->term ||
+        s->filled != s->size || s->size != meta->size) {
+        sim_checker_fail(
+            env->checker, SIM_P_RUNTIME,
+            "n%llu: install of snapshot (%llu, %llu, %llu "
+            "bytes) but staged are (%llu, %llu) %llu/%llu "
+            "bytes",
+            (unsigned long long)n->id, (unsigned long long)meta->index,
+            (unsigned long long)meta->term, (unsigned long long)meta->size,
+            (unsigned long long)s->index, (unsigned long long)s->term,
+            (unsigned long long)s->filled, (unsigned long long)s->size);
+        return;
+    }
+    data.base = s->data;
+    data.len = s->size;
+    rv = sim_sm_restore(&n->disk.sm, &data, meta);
+    if (rv != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                         "n%llu: staged snapshot (%llu, %llu) does not "
+                         "decode: %s",
+                         (unsigned long long)n->id,
+                         (unsigned long long)meta->index,
+                         (unsigned long long)meta->term, goulette_strerror(rv));
+        return;
+    }
+    sim_checker_installed(env->checker, n->id, before, meta->index, meta->term,
+                          n->disk.sm.chain);
+    sim_trace_printf(env->trace, "n%llu: installed snapshot (%llu, %llu)",
+                     (unsigned long long)n->id, (unsigned long long)meta->index,
+                     (unsigned long long)meta->term);
+    snapshot_free(&n->disk.snap);
+    n->disk.snap.meta = *meta;
+    raft_configuration_init(&n->disk.snap.meta.conf);
+    if (raft_configuration_copy(&meta->conf, &n->disk.snap.meta.conf) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+        return;
+    }
+    n->disk.snap.data.base = s->data;
+    n->disk.snap.data.len = s->size;
+    n->disk.snap.has = true;
+    s->data = NULL;
+    staging_reset(s);
+    sim_log_install(&n->disk.log, meta->index, meta->term, n->disk.sm.chain);
+}
+
+/* Rule 3, with the runtime's part of InstallSnapshot: fill chunk bytes. */
+static void send(struct sim_node *n, struct sim_env *env, struct sim_msg *msg)
+{
+    struct raft_snapshot_chunk *ck = &msg->m.snapshot;
+    const struct sim_snapshot *snap = &n->disk.snap;
+    if (msg->m.type == RAFT_MSG_SNAPSHOT && ck->data.base == NULL &&
+        ck->data.len > 0) {
+        if (!snap->has || snap->meta.index != ck->index ||
+            snap->meta.term != ck->term ||
+            ck->offset + ck->data.len > snap->data.len) {
+            sim_msg_free(msg); /* no longer have it: the core retries */
+            return;
+        }
+        ck->data.base = malloc(ck->data.len);
+        if (ck->data.base == NULL) {
+            sim_msg_free(msg);
+            return;
+        }
+        memcpy(ck->data.base, (unsigned char *)snap->data.base + ck->offset,
+               ck->data.len);
+    }
+    if (sim_net_send(env->net, env->clock, env->net_prng, msg) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+    }
+}
+
+static void schedule_restart(struct sim_node *n, struct sim_env *env)
+{
+    struct sim_event e = {0};
+    e.kind = SIM_EV_RESTART;
+    e.node = n->id;
+    e.incarnation = n->incarnation;
+    sim_clock_schedule(
+        env->clock,
+        sim_prng_between(env->disk_prng, env->restart_min, env->restart_max),
+        &e);
+}
+
+static void apply(struct sim_node *n,
+                  struct sim_env *env,
+                  const struct raft_entry *es,
+                  unsigned count)
+{
+    struct raft_event e;
+    unsigned i;
+    int rv;
+    for (i = 0; i < count && !env->checker->failed; i++) {
+        raft_index before = n->disk.sm.applied;
+        if (es[i].index != before + 1) {
+            sim_checker_applied(env->checker, n->id, before, &es[i], 0);
+            return;
+        }
+        rv = sim_sm_apply(&n->disk.sm, &es[i]);
+        if (rv != 0) {
+            sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                             "n%llu: committed entry %llu is malformed: %s",
+                             (unsigned long long)n->id,
+                             (unsigned long long)es[i].index,
+                             goulette_strerror(rv));
+            return;
+        }
+        sim_checker_applied(env->checker, n->id, before, &es[i],
+                            n->disk.sm.chain);
+    }
+    if (count == 0 || env->checker->failed) {
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_APPLIED;
+    e.applied.index = n->disk.sm.applied;
+    sim_node_step(n, env, &e);
+}
+
+static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
+{
+    struct raft_event e;
+    struct sim_checker *c = env->checker;
+    uint64_t inc = n->incarnation;
+    unsigned i;
+    int rv;
+    bool persists = w->install || w->chunk || w->n_entries > 0 ||
+                    (w->flags & RAFT_UPDATE_HARD_STATE);
+
+    /* Crash point A: the write never happens. */
+    if (persists && env->crash_in_write_pm > 0 &&
+        sim_prng_chance(env->disk_prng, env->crash_in_write_pm)) {
+        sim_trace_printf(env->trace, "n%llu: crash before a write",
+                         (unsigned long long)n->id);
+        sim_node_crash(n, env);
+        schedule_restart(n, env);
+        return;
+    }
+    if (w->chunk) {
+        stage_chunk(n, env, &w->ck);
+    }
+    if (w->install && !c->failed) {
+        install(n, env, &w->meta);
+    }
+    if (w->n_entries > 0) {
+        rv = sim_log_append(&n->disk.log, w->entries, w->n_entries);
+        if (rv != 0) {
+            sim_checker_fail(c, SIM_P_RUNTIME,
+                             "n%llu: persisted entries from %llu do not "
+                             "follow the durable log (base %llu, last %llu)",
+                             (unsigned long long)n->id,
+                             (unsigned long long)w->entries[0].index,
+                             (unsigned long long)n->disk.log.base,
+                             (unsigned long long)sim_log_last(&n->disk.log));
+            return;
+        }
+    }
+    if (w->flags & RAFT_UPDATE_HARD_STATE) {
+        n->disk.hs = w->hs;
+    }
+    if (w->compact > 0) {
+        sim_log_compact(&n->disk.log, w->compact);
+    }
+    /* Crash point B: durable, but the messages that depend on it were
+     * never sent. */
+    if (persists && env->crash_in_write_pm > 0 &&
+        sim_prng_chance(env->disk_prng, env->crash_in_write_pm)) {
+        sim_trace_printf(env->trace,
+                         "n%llu: crash after a write, before "
+                         "sending",
+                         (unsigned long long)n->id);
+        sim_node_crash(n, env);
+        schedule_restart(n, env);
+        return;
+    }
+    for (i = 0; i < w->n_msgs; i++) {
+        send(n, env, w->msgs[i]);
+        w->msgs[i] = NULL;
+    }
+    w->n_msgs = 0;
+    if (w->n_entries > 0) {
+        memset(&e, 0, sizeof e);
+        e.type = RAFT_EVENT_PERSISTED;
+        e.persisted.index = w->entries[w->n_entries - 1].index;
+        e.persisted.term = w->entries[w->n_entries - 1].term;
+        sim_node_step(n, env, &e);
+    }
+    if (c->failed || !n->up || n->incarnation != inc) {
+        return;
+    }
+    apply(n, env, w->committed, w->n_committed);
+    if (c->failed) {
+        return;
+    }
+    sim_workload_proposals(env->workload, n, env, w->proposals, w->n_proposals);
+    sim_workload_reads(env->workload, n, env, w->reads, w->n_reads);
+    if (w->install || w->n_committed > 0) {
+        sim_workload_applied(env->workload, n, env);
+    }
+}
+
+void sim_node_disk_done(struct sim_node *n, struct sim_env *env)
+{
+    struct sim_work *w = n->head;
+    n->disk_busy = false;
+    if (w == NULL) {
+        return;
+    }
+    n->head = w->next;
+    if (n->head == NULL) {
+        n->tail = NULL;
+    }
+    execute(n, env, w);
+    work_free(w);
+    if (n->up) {
+        schedule_disk(n, env);
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------- */
+
+static void schedule_tick(struct sim_node *n, struct sim_env *env)
+{
+    struct sim_event e = {0};
+    e.kind = SIM_EV_TICK;
+    e.node = n->id;
+    e.incarnation = n->incarnation;
+    /* A random phase so that nodes do not tick in lockstep. */
+    sim_clock_schedule(env->clock, sim_prng_below(env->disk_prng, 10), &e);
+}
+
+int sim_node_start(struct sim_node *n, struct sim_env *env)
+{
+    struct raft_config config = env->raft;
+    struct raft_event e;
+    struct raft_entry *es = NULL;
+    unsigned n_es = 0;
+    struct sim_log tail;
+    raft_index from = n->disk.snap.has ? n->disk.snap.meta.index : 0;
+    int rv;
+
+    n->incarnation++;
+    config.id = n->id;
+    config.seed = sim_prng_mix(env->seed ^ sim_prng_mix(n->id) ^
+                               sim_prng_mix(n->incarnation << 32));
+    if (sim_trace_on(env->trace)) {
+        config.log = &env->trace->core_log;
+    }
+    rv = raft_init(&n->raft, &config);
+    if (rv != 0) {
+        return rv;
+    }
+    /* START gets the persisted entries following the snapshot. */
+    sim_log_init(&tail);
+    rv = sim_log_copy(&n->disk.log, &tail);
+    if (rv == 0 && from > tail.base) {
+        sim_log_compact(&tail, from + 1);
+    }
+    if (rv == 0) {
+        rv = sim_log_entries(&tail, &es, &n_es);
+    }
+    sim_log_fini(&tail);
+    if (rv != 0) {
+        raft_fini(&n->raft);
+        return rv;
+    }
+    sim_log_init(&n->mem);
+    rv = sim_log_copy(&n->disk.log, &n->mem);
+    if (rv != 0) {
+        sim_log_entries_free(es, n_es);
+        raft_fini(&n->raft);
+        return rv;
+    }
+    n->up = true;
+    n->state = RAFT_FOLLOWER;
+    n->leader = 0;
+    n->term = n->disk.hs.term;
+    n->commit = n->disk.hs.commit;
+    sim_trace_printf(
+        env->trace,
+        "n%llu: start #%llu term %llu vote n%llu, snapshot %llu, "
+        "entries %u, applied %llu",
+        (unsigned long long)n->id, (unsigned long long)n->incarnation,
+        (unsigned long long)n->disk.hs.term,
+        (unsigned long long)n->disk.hs.vote, (unsigned long long)from, n_es,
+        (unsigned long long)n->disk.sm.applied);
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_START;
+    e.start.hard_state = n->disk.hs;
+    e.start.snapshot = n->disk.snap.has ? &n->disk.snap.meta : NULL;
+    e.start.entries = es;
+    e.start.n_entries = n_es;
+    e.start.applied = n->disk.sm.applied;
+    sim_node_step(n, env, &e);
+    sim_log_entries_free(es, n_es);
+    schedule_tick(n, env);
+    return 0;
+}
+
+int sim_node_create(struct sim_node *n,
+                    raft_id id,
+                    struct sim_env *env,
+                    const struct raft_configuration *bootstrap)
+{
+    struct raft_entry entry;
+    struct goulette_buf buf = {NULL, 0};
+    int rv;
+    memset(n, 0, sizeof *n);
+    n->id = id;
+    n->exists = true;
+    sim_log_init(&n->disk.log);
+    sim_log_init(&n->mem);
+    sim_sm_init(&n->disk.sm);
+    if (bootstrap != NULL) {
+        rv = raft_configuration_encode(bootstrap, &buf);
+        if (rv != 0) {
+            return rv;
+        }
+        memset(&entry, 0, sizeof entry);
+        entry.term = 1;
+        entry.index = 1;
+        entry.type = RAFT_ENTRY_CONF;
+        entry.data = buf;
+        rv = sim_log_append(&n->disk.log, &entry, 1);
+        free(buf.base);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return sim_node_start(n, env);
+}
+
+static void queue_free(struct sim_node *n)
+{
+    while (n->head != NULL) {
+        struct sim_work *w = n->head;
+        n->head = w->next;
+        work_free(w);
+    }
+    n->tail = NULL;
+    n->disk_busy = false;
+}
+
+void sim_node_crash(struct sim_node *n, struct sim_env *env)
+{
+    if (!n->up) {
+        return;
+    }
+    sim_trace_printf(env->trace, "n%llu: CRASH (%s, term %llu)",
+                     (unsigned long long)n->id, state_name(n->state),
+                     (unsigned long long)n->term);
+    raft_fini(&n->raft);
+    queue_free(n);
+    sim_log_fini(&n->mem);
+    n->up = false;
+    n->crashes++;
+    n->state = RAFT_FOLLOWER;
+    n->leader = 0;
+    sim_workload_crashed(env->workload, n);
+}
+
+void sim_node_destroy(struct sim_node *n)
+{
+    if (!n->exists) {
+        return;
+    }
+    if (n->up) {
+        raft_fini(&n->raft);
+        queue_free(n);
+        sim_log_fini(&n->mem);
+    }
+    sim_log_fini(&n->disk.log);
+    snapshot_free(&n->disk.snap);
+    staging_reset(&n->disk.staging);
+    sim_sm_fini(&n->disk.sm);
+    memset(n, 0, sizeof *n);
+}
+
+void sim_node_snapshot(struct sim_node *n, struct sim_env *env)
+{
+    struct sim_sm *sm = &n->disk.sm;
+    struct sim_snapshot next;
+    struct raft_event e;
+    int rv;
+    if (!n->up || sm->applied == 0 || sm->conf_index == 0 ||
+        (n->disk.snap.has && sm->applied <= n->disk.snap.meta.index)) {
+        return;
+    }
+    memset(&next, 0, sizeof next);
+    raft_configuration_init(&next.meta.conf);
+    rv = raft_configuration_copy(&sm->conf, &next.meta.conf);
+    if (rv == 0) {
+        rv = sim_sm_encode(sm, &next.data);
+    }
+    if (rv != 0) {
+        raft_configuration_fini(&next.meta.conf);
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+        return;
+    }
+    next.has = true;
+    next.meta.index = sm->applied;
+    next.meta.term = sm->applied_term;
+    next.meta.conf_index = sm->conf_index;
+    next.meta.size = next.data.len;
+    snapshot_free(&n->disk.snap);
+    n->disk.snap = next;
+    sim_trace_printf(env->trace, "n%llu: snapshot at (%llu, %llu)",
+                     (unsigned long long)n->id,
+                     (unsigned long long)next.meta.index,
+                     (unsigned long long)next.meta.term);
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_SNAPSHOT;
+    e.snapshot.index = next.meta.index;
+    e.snapshot.size = next.meta.size;
+    e.snapshot.trailing = sim_prng_below(env->disk_prng, env->trailing_max + 1);
+    sim_node_step(n, env, &e);
+}
