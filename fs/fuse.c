@@ -1,0 +1,1914 @@
+/* fs FUSE driver: the libfuse3 low-level session on the caller's libuv loop,
+ * every file system operation, write handles, and the wiring of applied
+ * changes to cache invalidation and the echo notifier (echo.c).  The ONLY
+ * file that includes <fuse_lowlevel.h>.  The tree's content and the meaning
+ * of a write belong to the backend (include/goulette/fs.h).
+ *
+ * Design.
+ * - The session fd is non-blocking and polled with uv_poll; requests are
+ *   received and processed on the loop.  Requests waiting on the backend
+ *   (write, flush, unlink) are answered from the mutation's callback.
+ * - Caches.  Attributes are never cached (attr_timeout 0): stat always asks
+ *   the backend, so the size is the size cat reads.  Files are opened with
+ *   direct_io: no page cache, each read(2)/write(2) is one request, and a
+ *   write's error reaches write(2).  Positive entries are cached for
+ *   FS_ENTRY_TIMEOUT, except for a name whose echo create is queued (0, so
+ *   the echo thread's O_EXCL open always reaches us); every removal of a
+ *   cached name is invalidated (echo thread) or done by the kernel itself.
+ * - Notifications.  fuse_lowlevel_notify_inval_entry takes the directory's
+ *   inode lock in the kernel.  The loop may not call it: a process holds
+ *   that lock between the LOOKUP and the CREATE of open(O_CREAT), and across
+ *   an UNLINK that waits for a commit, and the loop is what must answer
+ *   them.  All notify calls therefore run on the echo thread, in commit
+ *   order, each before the replay of its change.
+ * - Write handles.  Bytes written accumulate in the handle; the backend
+ *   classifies them after each write: COMPLETE submits them and the write
+ *   is answered after commit (or with the error), INCOMPLETE answers at
+ *   once and waits for more (submitted at flush, whose error close(2)
+ *   returns), an error fails the write and discards them.  A file created
+ *   by O_CREAT exists only here (FS_INODE_PENDING) until its first value
+ *   commits; created and closed without a write, it submits
+ *   FS_MUTATION_CREATE at flush.  A pending name that never commits is
+ *   retracted with an echoed unlink, so a watcher who saw IN_CREATE sees
+ *   IN_DELETE.
+ * - The echo thread is recognised by fuse_req_ctx()->pid == its tid (lookup,
+ *   create, open, unlink) and by its handles (write, flush, release): its
+ *   requests are acknowledged without proposing anything.  For the name of
+ *   the replay in progress a create sees ENOENT and a delete sees a ghost
+ *   node, i.e. the state before the change.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "goulette/err.h"
+#include "goulette/fs.h"
+
+#include "echo.h"
+#include "inode.h"
+
+#define FS_ENTRY_TIMEOUT 60.0
+#define FS_MAX_PATH 4096
+#define FS_RECV_BATCH 64
+/* d_ino of a listed name the kernel has not looked up (as libfuse's
+ * high-level API reports it). */
+#define FS_UNKNOWN_INO 0xffffffffu
+
+#define container_of(ptr, type, member) \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Handle flags. */
+enum {
+    FS_H_READ = 1u << 0,             /* opened for reading */
+    FS_H_WRITE = 1u << 1,            /* opened for writing */
+    FS_H_ECHO = 1u << 2,             /* opened by the echo thread */
+    FS_H_CREATED = 1u << 3,          /* this open created the name (O_CREAT) */
+    FS_H_WRITTEN = 1u << 4,          /* some write(2) reached this handle */
+    FS_H_DIRTY = 1u << 5,            /* buffered bytes not yet submitted */
+    FS_H_COMMITTED = 1u << 6,        /* a value of this handle committed */
+    FS_H_CREATE_SUBMITTED = 1u << 7, /* the CREATE default went out */
+};
+
+/* An open file. */
+struct fs_handle
+{
+    struct fs_inode *node; /* pinned */
+    unsigned flags;        /* FS_H_* */
+    char *buf;             /* read snapshot / value being written; owned */
+    size_t len;            /* valid bytes in buf */
+    size_t cap;            /* allocated bytes */
+    uint64_t value_off;    /* file offset of buf[0] */
+};
+
+/* An open directory: the listing, snapshotted at opendir. */
+struct fs_dir_handle
+{
+    char **names;         /* owned, with the names */
+    unsigned char *kinds; /* enum fs_kind per name */
+    size_t n;
+    size_t cap;
+    uint64_t ino; /* of the directory */
+};
+
+enum fs_op_what {
+    FS_OP_WRITE = 1,
+    FS_OP_FLUSH = 2,
+    FS_OP_UNLINK = 3,
+};
+
+/* A request waiting on a backend mutation. */
+struct fs_op
+{
+    struct fs_mutation m; /* handed to the backend */
+    struct fs_state *s;
+    fuse_req_t req; /* answered in fs_op_done */
+    enum fs_op_what what;
+    struct fs_handle *h; /* WRITE/FLUSH: the handle (outlives the op) */
+    size_t reply_size;   /* WRITE: bytes to acknowledge */
+    char *path;          /* owned; m.path */
+    void *value;         /* owned; m.value.base */
+};
+
+struct fs_state
+{
+    struct fs *fs;                  /* owner's handle */
+    uv_loop_t *loop;                /* borrowed */
+    struct fuse_session *se;        /* owned */
+    uv_poll_t poll;                 /* on the session fd */
+    struct fuse_buf buf;            /* receive buffer, reused */
+    struct fs_inode_table inodes;   /* loop only */
+    struct fs_backend be;           /* copied from config */
+    const struct goulette_log *log; /* borrowed */
+    struct fs_echo echo;            /* the notifier thread */
+    char *mountpoint;               /* owned, absolute */
+    uid_t uid;                      /* owner of every node */
+    gid_t gid;
+    mode_t ro_file_mode;       /* 0444, or 0644 when not root */
+    mode_t ro_dir_mode;        /* 0555, or 0755 when not root */
+    struct fs_inode **pending; /* PENDING nodes (pinned by handles) */
+    size_t npending;
+    size_t cap_pending;
+    unsigned ops;             /* mutations awaiting their callback */
+    unsigned closing_handles; /* uv handles still closing */
+    bool polling;             /* poll handle active */
+    bool closing;             /* fs_close() was called */
+    bool echo_stopped;        /* hooks.stopped fired */
+    bool unmounted_reported;
+    void (*close_cb)(struct fs *fs);
+    void (*unmounted)(struct fs *fs);
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Ours -> the positive errno of a FUSE reply (the fs/ boundary). */
+static int fs_errno(int rv)
+{
+    rv = goulette_errno(rv);
+    if (rv < 0 && rv > -4096) {
+        return -rv;
+    }
+    return EIO;
+}
+
+static int64_t fs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool fs_is_echo(struct fs_state *s, fuse_req_t req)
+{
+    int tid = fs__echo_tid(&s->echo);
+    return tid != 0 && fuse_req_ctx(req)->pid == tid;
+}
+
+static void fs_stat_fill(const struct fs_state *s,
+                         uint64_t ino,
+                         const struct fs_attr *a,
+                         struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    if (a->kind == FS_KIND_DIR) {
+        st->st_mode = S_IFDIR | (a->writable ? 0755 : s->ro_dir_mode);
+        st->st_nlink = 2;
+    } else {
+        st->st_mode = S_IFREG | (a->writable ? 0644 : s->ro_file_mode);
+        st->st_nlink = 1;
+        st->st_size = (off_t)a->size;
+        st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+    }
+    st->st_uid = s->uid;
+    st->st_gid = s->gid;
+    st->st_blksize = 4096;
+    st->st_mtim.tv_sec = (time_t)(a->mtime_ns / 1000000000);
+    st->st_mtim.tv_nsec = (long)(a->mtime_ns % 1000000000);
+    st->st_atim = st->st_mtim;
+    st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of a node that has no backend record: a pending create or a
+ * ghost. */
+static void fs_attr_synthetic(struct fs_attr *a)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = FS_KIND_FILE;
+    a->writable = true;
+    a->size = 0;
+    a->mtime_ns = fs_now_ns();
+}
+
+static int fs_node_path(struct fs_state *s,
+                        const struct fs_inode *n,
+                        char *buf,
+                        size_t size)
+{
+    int rv = fs_inode_path(&s->inodes, n, buf, size);
+    return rv < 0 ? rv : 0;
+}
+
+static int fs_child_path(struct fs_state *s,
+                         const struct fs_inode *dir,
+                         const char *name,
+                         char *buf,
+                         size_t size)
+{
+    int len = fs_inode_path(&s->inodes, dir, buf, size);
+    int n;
+    if (len < 0) {
+        return len;
+    }
+    n = snprintf(buf + len, size - (size_t)len, "%s%s", len > 0 ? "/" : "",
+                 name);
+    if (n < 0 || (size_t)n >= size - (size_t)len) {
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+/* Attributes of @n: the backend's, or synthetic for pending and ghost
+ * nodes.  Errors: -ENOENT (record gone), backend errors. */
+static int fs_node_attr(struct fs_state *s,
+                        struct fs_inode *n,
+                        struct fs_attr *a)
+{
+    char path[FS_MAX_PATH];
+    int rv;
+    if (n->ino == FS_INODE_ROOT) {
+        return s->be.stat(s->be.data, "", a);
+    }
+    if (n->flags & (FS_INODE_GHOST | FS_INODE_PENDING) || n->name == NULL) {
+        fs_attr_synthetic(a);
+        return 0;
+    }
+    rv = fs_node_path(s, n, path, sizeof path);
+    if (rv != 0) {
+        return rv;
+    }
+    return s->be.stat(s->be.data, path, a);
+}
+
+static bool fs_dir_writable(struct fs_state *s, struct fs_inode *dir)
+{
+    struct fs_attr a;
+    if (fs_node_attr(s, dir, &a) != 0) {
+        return false;
+    }
+    return a.kind == FS_KIND_DIR && a.writable;
+}
+
+static int fs_pending_add(struct fs_state *s, struct fs_inode *n)
+{
+    if (s->npending == s->cap_pending) {
+        size_t m = s->cap_pending == 0 ? 8 : s->cap_pending * 2;
+        struct fs_inode **p = realloc(s->pending, m * sizeof *p);
+        if (p == NULL) {
+            return -ENOMEM;
+        }
+        s->pending = p;
+        s->cap_pending = m;
+    }
+    s->pending[s->npending++] = n;
+    return 0;
+}
+
+/* Clear FS_INODE_PENDING on @n and drop it from the pending list. */
+static void fs_pending_clear(struct fs_state *s, struct fs_inode *n)
+{
+    size_t i;
+    n->flags &= ~(unsigned)FS_INODE_PENDING;
+    for (i = 0; i < s->npending; i++) {
+        if (s->pending[i] == n) {
+            s->pending[i] = s->pending[--s->npending];
+            return;
+        }
+    }
+}
+
+/* Reply with an entry for @n and count the lookup if the kernel got it. */
+static void fs_reply_entry(struct fs_state *s,
+                           fuse_req_t req,
+                           struct fs_inode *n,
+                           const struct fs_attr *a)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = n->ino;
+    e.generation = n->generation;
+    fs_stat_fill(s, n->ino, a, &e.attr);
+    e.attr_timeout = 0;
+    e.entry_timeout = n->echo_creates > 0 ? 0 : FS_ENTRY_TIMEOUT;
+    if (fuse_reply_entry(req, &e) == 0) {
+        fs_inode_ref(n);
+    } else {
+        fs_inode_release(&s->inodes, n);
+    }
+}
+
+static void fs_handle_free(struct fs_state *s, struct fs_handle *h)
+{
+    free(h->buf);
+    fs_inode_unpin(&s->inodes, h->node);
+    free(h);
+}
+
+static struct fs_handle *fs_handle_new(struct fs_inode *n, unsigned flags)
+{
+    struct fs_handle *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        return NULL;
+    }
+    h->node = n;
+    h->flags = flags;
+    fs_inode_pin(n);
+    return h;
+}
+
+static int fs_handle_reserve(struct fs_handle *h, size_t need)
+{
+    char *p;
+    size_t m;
+    if (need <= h->cap) {
+        return 0;
+    }
+    m = h->cap == 0 ? 256 : h->cap;
+    while (m < need) {
+        m *= 2;
+    }
+    p = realloc(h->buf, m);
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    h->buf = p;
+    h->cap = m;
+    return 0;
+}
+
+static bool fs_all_space(const char *p, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (p[i] != ' ' && p[i] != '\n' && p[i] != '\t' && p[i] != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void fs_maybe_finish_close(struct fs_state *s);
+
+/* ------------------------------------------------------------------ */
+/* Mutations                                                            */
+/* ------------------------------------------------------------------ */
+
+static void fs_op_free(struct fs_op *op)
+{
+    free(op->path);
+    free(op->value);
+    free(op);
+}
+
+static void fs_op_done(struct fs_mutation *m, int status)
+{
+    struct fs_op *op = container_of(m, struct fs_op, m);
+    struct fs_state *s = op->s;
+    struct fs_handle *h = op->h;
+    assert(s->ops > 0);
+    s->ops--;
+    if (status != 0) {
+        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "%s %s: %s",
+                      op->what == FS_OP_UNLINK ? "unlink" : "write", op->path,
+                      goulette_strerror(status));
+    }
+    if (h != NULL) {
+        /* Whatever the outcome, the submitted bytes are done with: a
+         * failed value is discarded, not retried at flush. */
+        h->flags &= ~(unsigned)FS_H_DIRTY;
+        h->value_off += h->len;
+        h->len = 0;
+        if (status == 0) {
+            h->flags |= FS_H_COMMITTED;
+        }
+    }
+    switch (op->what) {
+    case FS_OP_WRITE:
+        if (status == 0) {
+            fuse_reply_write(op->req, op->reply_size);
+        } else {
+            fuse_reply_err(op->req, fs_errno(status));
+        }
+        break;
+    case FS_OP_FLUSH:
+    case FS_OP_UNLINK:
+        fuse_reply_err(op->req, status == 0 ? 0 : fs_errno(status));
+        break;
+    }
+    fs_op_free(op);
+    fs_maybe_finish_close(s);
+}
+
+/* Submit a mutation for @req.  On 0, @req is answered by fs_op_done; on an
+ * error nothing was submitted and the caller answers.
+ * Errors: -ENOMEM, -ESHUTDOWN (closing), the backend's submit errors. */
+static int fs_submit(struct fs_state *s,
+                     fuse_req_t req,
+                     enum fs_op_what what,
+                     enum fs_mutation_kind kind,
+                     struct fs_handle *h,
+                     const char *path,
+                     const void *value,
+                     size_t len,
+                     size_t reply_size)
+{
+    struct fs_op *op = NULL;
+    int rv;
+    if (s->closing) {
+        return -ESHUTDOWN;
+    }
+    op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        return -ENOMEM;
+    }
+    op->s = s;
+    op->req = req;
+    op->what = what;
+    op->h = h;
+    op->reply_size = reply_size;
+    op->path = strdup(path);
+    if (op->path == NULL) {
+        rv = -ENOMEM;
+        goto err_op;
+    }
+    if (len > 0) {
+        op->value = malloc(len);
+        if (op->value == NULL) {
+            rv = -ENOMEM;
+            goto err_op;
+        }
+        memcpy(op->value, value, len);
+    }
+    op->m.kind = kind;
+    op->m.path = op->path;
+    op->m.value.base = op->value;
+    op->m.value.len = len;
+    op->m.new_file = h != NULL && (h->flags & FS_H_CREATED) &&
+                     (h->node->flags & FS_INODE_PENDING);
+    op->m.cb = fs_op_done;
+    op->m.fs_data = s;
+    rv = s->be.submit(s->be.data, &op->m);
+    if (rv != 0) {
+        goto err_op;
+    }
+    s->ops++;
+    return 0;
+
+err_op:
+    fs_op_free(op);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookup, attributes, forget                                           */
+/* ------------------------------------------------------------------ */
+
+/* Answer a lookup from the echo thread for the name of the replay in
+ * progress: the state before the change.  Returns false when the name is
+ * not the current replay's (normal lookup then). */
+static bool fs_lookup_echo(struct fs_state *s,
+                           fuse_req_t req,
+                           struct fs_inode *dir,
+                           const char *name)
+{
+    int kind = fs__echo_current(&s->echo, dir->ino, name);
+    struct fs_inode *g = NULL;
+    struct fs_attr a;
+    int rv;
+    if (kind == FS_ECHO_CREATE) {
+        fuse_reply_err(req, ENOENT);
+        return true;
+    }
+    if (kind != FS_ECHO_DELETE && kind != FS_ECHO_MODIFY) {
+        return false;
+    }
+    if (kind == FS_ECHO_MODIFY) {
+        struct fs_inode *n = fs_inode_lookup(&s->inodes, dir->ino, name);
+        if (n != NULL && fs_node_attr(s, n, &a) == 0) {
+            fs_reply_entry(s, req, n, &a);
+            return true;
+        }
+    }
+    rv = fs_inode_ghost(&s->inodes, 0, &g);
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return true;
+    }
+    fs_attr_synthetic(&a);
+    fs_reply_entry(s, req, g, &a);
+    return true;
+}
+
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *dir = fs_inode_get(&s->inodes, parent);
+    struct fs_inode *n;
+    struct fs_attr a;
+    char path[FS_MAX_PATH];
+    int rv;
+    if (dir == NULL || !(dir->flags & FS_INODE_DIR)) {
+        fuse_reply_err(req, dir == NULL ? ESTALE : ENOTDIR);
+        return;
+    }
+    if (fs_is_echo(s, req) && fs_lookup_echo(s, req, dir, name)) {
+        return;
+    }
+    rv = fs_child_path(s, dir, name, path, sizeof path);
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    n = fs_inode_lookup(&s->inodes, parent, name);
+    rv = s->be.stat(s->be.data, path, &a);
+    if (rv == -ENOENT && n != NULL && (n->flags & FS_INODE_PENDING)) {
+        fs_attr_synthetic(&a);
+        fs_reply_entry(s, req, n, &a);
+        return;
+    }
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    if (n != NULL &&
+        ((n->flags & FS_INODE_DIR) != 0) != (a.kind == FS_KIND_DIR)) {
+        n = NULL; /* the name changed kind: a new node */
+    }
+    if (n == NULL) {
+        rv = fs_inode_bind(&s->inodes, parent, name,
+                           a.kind == FS_KIND_DIR ? FS_INODE_DIR : 0, &n);
+        if (rv != 0) {
+            fuse_reply_err(req, fs_errno(rv));
+            return;
+        }
+    }
+    fs_reply_entry(s, req, n, &a);
+}
+
+static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    fs_inode_forget(&s->inodes, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void fs_op_forget_multi(fuse_req_t req,
+                               size_t count,
+                               struct fuse_forget_data *forgets)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    size_t i;
+    for (i = 0; i < count; i++) {
+        fs_inode_forget(&s->inodes, forgets[i].ino, forgets[i].nlookup);
+    }
+    fuse_reply_none(req);
+}
+
+static void fs_reply_attr(struct fs_state *s,
+                          fuse_req_t req,
+                          struct fs_inode *n)
+{
+    struct fs_attr a;
+    struct stat st;
+    int rv = fs_node_attr(s, n, &a);
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    fs_stat_fill(s, n->ino, &a, &st);
+    fuse_reply_attr(req, &st, 0);
+}
+
+static void fs_op_getattr(fuse_req_t req,
+                          fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *n = fs_inode_get(&s->inodes, ino);
+    if (n == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    fs_reply_attr(s, req, n);
+}
+
+/* chmod/chown: EPERM.  Times (touch): accepted and ignored, mtimes follow
+ * the records.  Size: resizes an open write handle's value (ftruncate);
+ * without a handle only a no-op size is accepted, since a record cannot be
+ * emptied (EPERM); open(O_TRUNC) arrives with the open (atomic_o_trunc). */
+static void fs_op_setattr(fuse_req_t req,
+                          fuse_ino_t ino,
+                          struct stat *attr,
+                          int to_set,
+                          struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *n = fs_inode_get(&s->inodes, ino);
+    struct fs_handle *h = fi != NULL ? (struct fs_handle *)fi->fh : NULL;
+    struct fs_attr a;
+    int rv;
+    if (n == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (n->flags & FS_INODE_DIR) {
+            fuse_reply_err(req, EISDIR);
+            return;
+        }
+        if (h != NULL && (h->flags & FS_H_ECHO)) {
+            /* nothing: the echo thread never truncates */
+        } else if (h != NULL && (h->flags & FS_H_WRITE)) {
+            uint64_t size = (uint64_t)attr->st_size;
+            size_t rel = size > h->value_off ? size - h->value_off : 0;
+            if (size < h->value_off) {
+                h->value_off = size;
+            }
+            rv = fs_handle_reserve(h, rel);
+            if (rv != 0) {
+                fuse_reply_err(req, ENOMEM);
+                return;
+            }
+            if (rel > h->len) {
+                memset(h->buf + h->len, 0, rel - h->len);
+            }
+            h->len = rel;
+            h->flags |= FS_H_DIRTY | FS_H_WRITTEN;
+        } else {
+            rv = fs_node_attr(s, n, &a);
+            if (rv != 0) {
+                fuse_reply_err(req, fs_errno(rv));
+                return;
+            }
+            if (!a.writable) {
+                fuse_reply_err(req, EROFS);
+                return;
+            }
+            if (a.size != (uint64_t)attr->st_size) {
+                fuse_reply_err(req, EPERM);
+                return;
+            }
+        }
+    }
+    fs_reply_attr(s, req, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                                */
+/* ------------------------------------------------------------------ */
+
+static void fs_file_info_set(struct fuse_file_info *fi, struct fs_handle *h)
+{
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+}
+
+/* Load the current content of @h's node into its buffer. */
+static int fs_handle_snapshot(struct fs_state *s, struct fs_handle *h)
+{
+    char path[FS_MAX_PATH];
+    struct goulette_buf b = {NULL, 0};
+    int rv;
+    if (h->node->flags & (FS_INODE_PENDING | FS_INODE_GHOST) ||
+        h->node->name == NULL) {
+        return 0;
+    }
+    rv = fs_node_path(s, h->node, path, sizeof path);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = s->be.read(s->be.data, path, &b);
+    if (rv != 0) {
+        return rv;
+    }
+    h->buf = b.base;
+    h->len = b.len;
+    h->cap = b.len;
+    return 0;
+}
+
+static void fs_op_open(fuse_req_t req,
+                       fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *n = fs_inode_get(&s->inodes, ino);
+    struct fs_handle *h = NULL;
+    int acc = fi->flags & O_ACCMODE;
+    unsigned flags = 0;
+    struct fs_attr a;
+    int rv;
+    if (n == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    if (n->flags & FS_INODE_DIR) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if (fs_is_echo(s, req)) {
+        flags = FS_H_ECHO;
+    } else {
+        flags |= acc != O_WRONLY ? FS_H_READ : 0;
+        flags |= acc != O_RDONLY ? FS_H_WRITE : 0;
+        if (flags & FS_H_WRITE) {
+            rv = fs_node_attr(s, n, &a);
+            if (rv != 0) {
+                fuse_reply_err(req, fs_errno(rv));
+                return;
+            }
+            if (!a.writable || (n->flags & FS_INODE_GHOST)) {
+                fuse_reply_err(req, EROFS);
+                return;
+            }
+        }
+    }
+    h = fs_handle_new(n, flags);
+    if (h == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    /* Reads see the record as of open(2); a write without O_TRUNC edits
+     * that content at the written offsets. */
+    if (!(flags & FS_H_ECHO) &&
+        ((flags & FS_H_READ) || !(fi->flags & O_TRUNC))) {
+        rv = fs_handle_snapshot(s, h);
+        if (rv != 0) {
+            fs_handle_free(s, h);
+            fuse_reply_err(req, fs_errno(rv));
+            return;
+        }
+    }
+    if ((flags & FS_H_WRITE) && (fi->flags & O_TRUNC)) {
+        h->len = 0;
+    }
+    fs_file_info_set(fi, h);
+    if (fuse_reply_open(req, fi) != 0) {
+        fs_handle_free(s, h);
+    }
+}
+
+/* A create from the echo thread: answer with the node the change created
+ * (bound by fs_changes_applied) and an echo handle. */
+static void fs_create_echo(struct fs_state *s,
+                           fuse_req_t req,
+                           struct fs_inode *dir,
+                           const char *name,
+                           struct fuse_file_info *fi)
+{
+    struct fuse_entry_param e;
+    struct fs_inode *n = fs_inode_lookup(&s->inodes, dir->ino, name);
+    struct fs_handle *h;
+    struct fs_attr a;
+    int rv;
+    if (n == NULL || fs_node_attr(s, n, &a) != 0) {
+        rv = fs_inode_ghost(&s->inodes, 0, &n);
+        if (rv != 0) {
+            fuse_reply_err(req, fs_errno(rv));
+            return;
+        }
+        fs_attr_synthetic(&a);
+    }
+    h = fs_handle_new(n, FS_H_ECHO);
+    if (h == NULL) {
+        fs_inode_release(&s->inodes, n);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.ino = n->ino;
+    e.generation = n->generation;
+    fs_stat_fill(s, n->ino, &a, &e.attr);
+    e.attr_timeout = 0;
+    e.entry_timeout = n->echo_creates > 1 ? 0 : FS_ENTRY_TIMEOUT;
+    fs_file_info_set(fi, h);
+    if (fuse_reply_create(req, &e, fi) == 0) {
+        fs_inode_ref(n);
+    } else {
+        fs_handle_free(s, h);
+    }
+}
+
+static void fs_op_create(fuse_req_t req,
+                         fuse_ino_t parent,
+                         const char *name,
+                         mode_t mode,
+                         struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *dir = fs_inode_get(&s->inodes, parent);
+    struct fs_inode *n = NULL;
+    struct fs_handle *h = NULL;
+    struct fuse_entry_param e;
+    struct fs_attr a;
+    char dpath[FS_MAX_PATH];
+    char path[FS_MAX_PATH];
+    int acc = fi->flags & O_ACCMODE;
+    unsigned flags = FS_H_CREATED;
+    int rv;
+    if (dir == NULL || !(dir->flags & FS_INODE_DIR)) {
+        fuse_reply_err(req, dir == NULL ? ESTALE : ENOTDIR);
+        return;
+    }
+    if (fs_is_echo(s, req) &&
+        fs__echo_current(&s->echo, parent, name) == FS_ECHO_CREATE) {
+        fs_create_echo(s, req, dir, name, fi);
+        return;
+    }
+    if (!S_ISREG(mode)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!fs_dir_writable(s, dir)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (fs_node_path(s, dir, dpath, sizeof dpath) != 0 ||
+        fs_child_path(s, dir, name, path, sizeof path) != 0) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    if (s->be.stat(s->be.data, path, &a) == 0) {
+        /* Created elsewhere since our lookup answered ENOENT. */
+        fuse_reply_err(req, EEXIST);
+        return;
+    }
+    rv = s->be.check_name(s->be.data, dpath, name);
+    if (rv != 0) {
+        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "create %s: %s", path,
+                      goulette_strerror(rv));
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    rv = fs_inode_bind(&s->inodes, parent, name, FS_INODE_PENDING, &n);
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    flags |= acc != O_WRONLY ? FS_H_READ : 0;
+    flags |= acc != O_RDONLY ? FS_H_WRITE : 0;
+    h = fs_handle_new(n, flags);
+    if (h == NULL || fs_pending_add(s, n) != 0) {
+        goto err_node;
+    }
+    memset(&e, 0, sizeof e);
+    fs_attr_synthetic(&a);
+    e.ino = n->ino;
+    e.generation = n->generation;
+    fs_stat_fill(s, n->ino, &a, &e.attr);
+    e.attr_timeout = 0;
+    e.entry_timeout = FS_ENTRY_TIMEOUT;
+    fs_file_info_set(fi, h);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        fs_pending_clear(s, n);
+        fs_inode_unbind(&s->inodes, n);
+        fs_handle_free(s, h);
+        return;
+    }
+    fs_inode_ref(n);
+    return;
+
+err_node:
+    if (h != NULL) {
+        fs_handle_free(s, h); /* unpins */
+    }
+    fs_inode_unbind(&s->inodes, n);
+    fuse_reply_err(req, ENOMEM);
+}
+
+static void fs_op_read(fuse_req_t req,
+                       fuse_ino_t ino,
+                       size_t size,
+                       off_t off,
+                       struct fuse_file_info *fi)
+{
+    struct fs_handle *h = (struct fs_handle *)fi->fh;
+    uint64_t o = (uint64_t)off;
+    size_t rel;
+    if (h->flags & FS_H_ECHO || o < h->value_off ||
+        o - h->value_off >= h->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    rel = (size_t)(o - h->value_off);
+    if (size > h->len - rel) {
+        size = h->len - rel;
+    }
+    fuse_reply_buf(req, h->buf + rel, size);
+}
+
+static void fs_op_write(fuse_req_t req,
+                        fuse_ino_t ino,
+                        const char *buf,
+                        size_t size,
+                        off_t off,
+                        struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_handle *h = (struct fs_handle *)fi->fh;
+    char path[FS_MAX_PATH];
+    uint64_t o = (uint64_t)off;
+    size_t rel;
+    int rv;
+    if (h->flags & FS_H_ECHO) {
+        fuse_reply_write(req, size);
+        return;
+    }
+    if (!(h->flags & FS_H_WRITE)) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    rv = fs_node_path(s, h->node, path, sizeof path);
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    /* After a committed value, the next write starts a new value where it
+     * writes; a write before the value's start restarts it there. */
+    if (((h->flags & FS_H_COMMITTED) && !(h->flags & FS_H_DIRTY)) ||
+        o < h->value_off) {
+        h->value_off = o;
+        h->len = 0;
+    }
+    rel = (size_t)(o - h->value_off);
+    if (fs_handle_reserve(h, rel + size) != 0) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    if (rel > h->len) {
+        memset(h->buf + h->len, 0, rel - h->len);
+    }
+    memcpy(h->buf + rel, buf, size);
+    if (rel + size > h->len) {
+        h->len = rel + size;
+    }
+    h->flags |= FS_H_WRITTEN | FS_H_DIRTY;
+    rv = s->be.classify(s->be.data, path, h->buf, h->len);
+    if (rv == FS_VALUE_INCOMPLETE) {
+        fuse_reply_write(req, size);
+        return;
+    }
+    if (rv == FS_VALUE_COMPLETE) {
+        rv = fs_submit(s, req, FS_OP_WRITE, FS_MUTATION_WRITE, h, path, h->buf,
+                       h->len, size);
+        if (rv == 0) {
+            return; /* answered by fs_op_done */
+        }
+    }
+    goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "write %s: %s", path,
+                  goulette_strerror(rv));
+    h->flags &= ~(unsigned)FS_H_DIRTY;
+    h->value_off += h->len;
+    h->len = 0;
+    fuse_reply_err(req, fs_errno(rv));
+}
+
+static void fs_op_flush(fuse_req_t req,
+                        fuse_ino_t ino,
+                        struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_handle *h = (struct fs_handle *)fi->fh;
+    char path[FS_MAX_PATH];
+    int rv;
+    if (h->flags & FS_H_ECHO) {
+        fuse_reply_err(req, 0);
+        return;
+    }
+    if ((h->flags & FS_H_DIRTY) && (h->flags & FS_H_COMMITTED) &&
+        fs_all_space(h->buf, h->len)) {
+        /* A trailing newline written after a complete value. */
+        h->flags &= ~(unsigned)FS_H_DIRTY;
+        h->len = 0;
+    }
+    if (h->flags & FS_H_DIRTY) {
+        rv = fs_node_path(s, h->node, path, sizeof path);
+        if (rv == 0) {
+            rv = fs_submit(s, req, FS_OP_FLUSH, FS_MUTATION_WRITE, h, path,
+                           h->buf, h->len, 0);
+        }
+        if (rv == 0) {
+            return;
+        }
+        h->flags &= ~(unsigned)FS_H_DIRTY;
+        h->len = 0;
+        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "close %s: %s", path,
+                      goulette_strerror(rv));
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    if ((h->flags & FS_H_CREATED) && !(h->flags & FS_H_WRITTEN) &&
+        !(h->flags & FS_H_CREATE_SUBMITTED) &&
+        (h->node->flags & FS_INODE_PENDING)) {
+        h->flags |= FS_H_CREATE_SUBMITTED;
+        rv = fs_node_path(s, h->node, path, sizeof path);
+        if (rv == 0) {
+            rv = fs_submit(s, req, FS_OP_FLUSH, FS_MUTATION_CREATE, h, path,
+                           NULL, 0, 0);
+        }
+        if (rv == 0) {
+            return;
+        }
+        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "create %s: %s", path,
+                      goulette_strerror(rv));
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    fuse_reply_err(req, 0);
+}
+
+/* Queue an echoed unlink for a pending name that will never commit, so a
+ * watcher who saw its IN_CREATE sees IN_DELETE. */
+static void fs_retract(struct fs_state *s, struct fs_inode *n)
+{
+    struct fs_inode *dir = fs_inode_get(&s->inodes, n->parent);
+    struct fs_echo_item *it;
+    char path[FS_MAX_PATH];
+    int len;
+    fs_pending_clear(s, n);
+    if (dir == NULL || n->name == NULL) {
+        return;
+    }
+    len = snprintf(path, sizeof path, "%s/", s->mountpoint);
+    if (fs_inode_path(&s->inodes, n, path + len, sizeof path - (size_t)len) <
+        0) {
+        return;
+    }
+    it = fs__echo_item_new(FS_ECHO_DELETE, n->name, path);
+    if (it != NULL) {
+        it->parent = dir->ino;
+        it->dir = dir;
+        fs_inode_pin(dir);
+        fs__echo_push(&s->echo, it);
+    }
+    fs_inode_unbind(&s->inodes, n);
+}
+
+static void fs_op_release(fuse_req_t req,
+                          fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_handle *h = (struct fs_handle *)fi->fh;
+    struct fs_inode *n = h->node;
+    if (!(h->flags & FS_H_ECHO) && (n->flags & FS_INODE_PENDING) &&
+        n->pins == 1) {
+        fs_retract(s, n);
+    }
+    fs_handle_free(s, h);
+    fuse_reply_err(req, 0);
+}
+
+static void fs_op_fsync(fuse_req_t req,
+                        fuse_ino_t ino,
+                        int datasync,
+                        struct fuse_file_info *fi)
+{
+    /* Committed values are durable when their write returns. */
+    fuse_reply_err(req, 0);
+}
+
+static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *dir = fs_inode_get(&s->inodes, parent);
+    struct fs_inode *n;
+    struct fs_attr a;
+    char path[FS_MAX_PATH];
+    int rv;
+    if (dir == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    if (fs_is_echo(s, req)) {
+        fuse_reply_err(req, 0); /* the change is already applied */
+        return;
+    }
+    if (!fs_dir_writable(s, dir)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    n = fs_inode_lookup(&s->inodes, parent, name);
+    if (n != NULL && (n->flags & FS_INODE_PENDING)) {
+        fuse_reply_err(req, EBUSY); /* being created through an open fd */
+        return;
+    }
+    rv = fs_child_path(s, dir, name, path, sizeof path);
+    if (rv == 0) {
+        rv = s->be.stat(s->be.data, path, &a);
+    }
+    if (rv == 0 && a.kind == FS_KIND_DIR) {
+        rv = -EISDIR;
+    }
+    if (rv == 0) {
+        rv = fs_submit(s, req, FS_OP_UNLINK, FS_MUTATION_REMOVE, NULL, path,
+                       NULL, 0, 0);
+    }
+    if (rv != 0) {
+        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "unlink %s: %s", path,
+                      goulette_strerror(rv));
+        fuse_reply_err(req, fs_errno(rv));
+    }
+}
+
+/* mkdir, rmdir, mknod, symlink, link, rename: the tree's shape is fixed and
+ * records are created by writing them.  EROFS in a read-only directory,
+ * EPERM ("not supported here") elsewhere. */
+static void fs_reply_unsupported(fuse_req_t req, fuse_ino_t parent)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *dir = fs_inode_get(&s->inodes, parent);
+    if (dir == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    fuse_reply_err(req, fs_dir_writable(s, dir) ? EPERM : EROFS);
+}
+
+static void fs_op_mkdir(fuse_req_t req,
+                        fuse_ino_t parent,
+                        const char *name,
+                        mode_t mode)
+{
+    fs_reply_unsupported(req, parent);
+}
+
+static void fs_op_mknod(fuse_req_t req,
+                        fuse_ino_t parent,
+                        const char *name,
+                        mode_t mode,
+                        dev_t rdev)
+{
+    fs_reply_unsupported(req, parent);
+}
+
+static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs_reply_unsupported(req, parent);
+}
+
+static void fs_op_symlink(fuse_req_t req,
+                          const char *link,
+                          fuse_ino_t parent,
+                          const char *name)
+{
+    fs_reply_unsupported(req, parent);
+}
+
+static void fs_op_link(fuse_req_t req,
+                       fuse_ino_t ino,
+                       fuse_ino_t newparent,
+                       const char *newname)
+{
+    fs_reply_unsupported(req, newparent);
+}
+
+static void fs_op_rename(fuse_req_t req,
+                         fuse_ino_t parent,
+                         const char *name,
+                         fuse_ino_t newparent,
+                         const char *newname,
+                         unsigned int flags)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *a = fs_inode_get(&s->inodes, parent);
+    if (a != NULL && !fs_dir_writable(s, a)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    fs_reply_unsupported(req, newparent);
+}
+
+/* ------------------------------------------------------------------ */
+/* Directories                                                          */
+/* ------------------------------------------------------------------ */
+
+static void fs_dir_handle_free(struct fs_dir_handle *d)
+{
+    size_t i;
+    for (i = 0; i < d->n; i++) {
+        free(d->names[i]);
+    }
+    free(d->names);
+    free(d->kinds);
+    free(d);
+}
+
+static int fs_dir_add(struct fs_dir_handle *d,
+                      const char *name,
+                      enum fs_kind kind)
+{
+    if (d->n == d->cap) {
+        size_t m = d->cap == 0 ? 32 : d->cap * 2;
+        char **names = realloc(d->names, m * sizeof *names);
+        unsigned char *kinds;
+        if (names == NULL) {
+            return -ENOMEM;
+        }
+        d->names = names;
+        kinds = realloc(d->kinds, m);
+        if (kinds == NULL) {
+            return -ENOMEM;
+        }
+        d->kinds = kinds;
+        d->cap = m;
+    }
+    d->names[d->n] = strdup(name);
+    if (d->names[d->n] == NULL) {
+        return -ENOMEM;
+    }
+    d->kinds[d->n] = (unsigned char)kind;
+    d->n++;
+    return 0;
+}
+
+static int fs_dir_emit(void *ctx, const char *name, enum fs_kind kind)
+{
+    return fs_dir_add(ctx, name, kind);
+}
+
+static void fs_op_opendir(fuse_req_t req,
+                          fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *n = fs_inode_get(&s->inodes, ino);
+    struct fs_dir_handle *d;
+    char path[FS_MAX_PATH];
+    size_t i;
+    size_t listed;
+    int rv;
+    if (n == NULL || !(n->flags & FS_INODE_DIR)) {
+        fuse_reply_err(req, n == NULL ? ESTALE : ENOTDIR);
+        return;
+    }
+    d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    d->ino = n->ino;
+    rv = fs_node_path(s, n, path, sizeof path);
+    if (rv == 0) {
+        rv = fs_dir_add(d, ".", FS_KIND_DIR);
+    }
+    if (rv == 0) {
+        rv = fs_dir_add(d, "..", FS_KIND_DIR);
+    }
+    if (rv == 0) {
+        rv = s->be.list(s->be.data, path, fs_dir_emit, d);
+    }
+    /* Names being created through this mount exist here before the
+     * store has them. */
+    listed = d->n;
+    for (i = 0; rv == 0 && i < s->npending; i++) {
+        struct fs_inode *p = s->pending[i];
+        size_t j;
+        bool dup = false;
+        if (p->parent != n->ino || p->name == NULL) {
+            continue;
+        }
+        for (j = 2; j < listed && !dup; j++) {
+            dup = strcmp(d->names[j], p->name) == 0;
+        }
+        if (!dup) {
+            rv = fs_dir_add(d, p->name, FS_KIND_FILE);
+        }
+    }
+    if (rv != 0) {
+        fs_dir_handle_free(d);
+        fuse_reply_err(req, fs_errno(rv));
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)d;
+    fi->cache_readdir = 0;
+    if (fuse_reply_open(req, fi) != 0) {
+        fs_dir_handle_free(d);
+    }
+}
+
+static void fs_op_readdir(fuse_req_t req,
+                          fuse_ino_t ino,
+                          size_t size,
+                          off_t off,
+                          struct fuse_file_info *fi)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_dir_handle *d = (struct fs_dir_handle *)fi->fh;
+    char *buf;
+    size_t used = 0;
+    size_t i;
+    buf = malloc(size);
+    if (buf == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    for (i = (size_t)off; i < d->n; i++) {
+        struct stat st;
+        struct fs_inode *c;
+        size_t need;
+        memset(&st, 0, sizeof st);
+        st.st_mode = d->kinds[i] == FS_KIND_DIR ? S_IFDIR : S_IFREG;
+        if (i == 0) {
+            st.st_ino = d->ino;
+        } else if (i == 1) {
+            c = fs_inode_get(&s->inodes, d->ino);
+            st.st_ino = c != NULL && c->parent != 0 ? c->parent : d->ino;
+        } else {
+            c = fs_inode_lookup(&s->inodes, d->ino, d->names[i]);
+            st.st_ino = c != NULL ? c->ino : FS_UNKNOWN_INO;
+        }
+        need = fuse_add_direntry(req, buf + used, size - used, d->names[i], &st,
+                                 (off_t)(i + 1));
+        if (need > size - used) {
+            break;
+        }
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void fs_op_releasedir(fuse_req_t req,
+                             fuse_ino_t ino,
+                             struct fuse_file_info *fi)
+{
+    fs_dir_handle_free((struct fs_dir_handle *)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Extended attributes, statfs                                          */
+/* ------------------------------------------------------------------ */
+
+struct fs_xattr_ctx
+{
+    const char *want; /* getxattr: the name sought; NULL for list */
+    char *out;        /* value found / names, malloc'd */
+    size_t len;
+    bool found;
+};
+
+static int fs_xattr_emit(void *ctx,
+                         const char *name,
+                         const void *value,
+                         size_t len)
+{
+    struct fs_xattr_ctx *x = ctx;
+    size_t nl = strlen(name) + 1;
+    char *p;
+    if (x->want != NULL) {
+        if (x->found || strcmp(name, x->want) != 0) {
+            return 0;
+        }
+        x->out = malloc(len > 0 ? len : 1);
+        if (x->out == NULL) {
+            return -ENOMEM;
+        }
+        memcpy(x->out, value, len);
+        x->len = len;
+        x->found = true;
+        return 0;
+    }
+    p = realloc(x->out, x->len + nl);
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(p + x->len, name, nl);
+    x->out = p;
+    x->len += nl;
+    return 0;
+}
+
+static void fs_xattr_run(fuse_req_t req,
+                         fuse_ino_t ino,
+                         const char *want,
+                         size_t size)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct fs_inode *n = fs_inode_get(&s->inodes, ino);
+    struct fs_xattr_ctx x = {want, NULL, 0, false};
+    char path[FS_MAX_PATH];
+    int rv = 0;
+    if (n == NULL) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    if (!(n->flags & (FS_INODE_GHOST | FS_INODE_PENDING)) &&
+        (n->name != NULL || n->ino == FS_INODE_ROOT)) {
+        rv = fs_node_path(s, n, path, sizeof path);
+        if (rv == 0) {
+            rv = s->be.xattrs(s->be.data, path, fs_xattr_emit, &x);
+        }
+    }
+    if (rv == 0 && want != NULL && !x.found) {
+        rv = -ENODATA;
+    }
+    if (rv != 0) {
+        fuse_reply_err(req, fs_errno(rv));
+    } else if (size == 0) {
+        fuse_reply_xattr(req, x.len);
+    } else if (x.len > size) {
+        fuse_reply_err(req, ERANGE);
+    } else {
+        fuse_reply_buf(req, x.out, x.len);
+    }
+    free(x.out);
+}
+
+static void fs_op_getxattr(fuse_req_t req,
+                           fuse_ino_t ino,
+                           const char *name,
+                           size_t size)
+{
+    fs_xattr_run(req, ino, name, size);
+}
+
+static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    fs_xattr_run(req, ino, NULL, size);
+}
+
+/* Revisions are the store's: nobody sets them.  ENOTSUP (not EPERM) lets
+ * cp -a and rsync -X carry on. */
+static void fs_op_setxattr(fuse_req_t req,
+                           fuse_ino_t ino,
+                           const char *name,
+                           const char *value,
+                           size_t size,
+                           int flags)
+{
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fs_state *s = fuse_req_userdata(req);
+    struct statvfs st;
+    memset(&st, 0, sizeof st);
+    st.f_bsize = 4096;
+    st.f_frsize = 4096;
+    st.f_files = fs_inode_count(&s->inodes);
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+}
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    /* O_TRUNC arrives with the open instead of as a separate truncate; no
+     * writeback cache (each write must reach us and fail visibly). */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    }
+    conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS |
+                              FUSE_CAP_EXPORT_SUPPORT);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+    .init = fs_op_init,
+    .lookup = fs_op_lookup,
+    .forget = fs_op_forget,
+    .forget_multi = fs_op_forget_multi,
+    .getattr = fs_op_getattr,
+    .setattr = fs_op_setattr,
+    .mknod = fs_op_mknod,
+    .mkdir = fs_op_mkdir,
+    .unlink = fs_op_unlink,
+    .rmdir = fs_op_rmdir,
+    .symlink = fs_op_symlink,
+    .rename = fs_op_rename,
+    .link = fs_op_link,
+    .open = fs_op_open,
+    .create = fs_op_create,
+    .read = fs_op_read,
+    .write = fs_op_write,
+    .flush = fs_op_flush,
+    .release = fs_op_release,
+    .fsync = fs_op_fsync,
+    .opendir = fs_op_opendir,
+    .readdir = fs_op_readdir,
+    .releasedir = fs_op_releasedir,
+    .statfs = fs_op_statfs,
+    .setxattr = fs_op_setxattr,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
+    .removexattr = fs_op_removexattr,
+};
+
+/* ------------------------------------------------------------------ */
+/* Applied changes -> invalidation and echo                             */
+/* ------------------------------------------------------------------ */
+
+/* The directory node of @path's parent, binding missing components (they
+ * are directories).  Sets *@name to the last component (inside @path). */
+static struct fs_inode *fs_dir_of(struct fs_state *s,
+                                  char *path,
+                                  const char **name)
+{
+    struct fs_inode *dir = fs_inode_get(&s->inodes, FS_INODE_ROOT);
+    char *p = path;
+    char *slash;
+    while ((slash = strchr(p, '/')) != NULL) {
+        struct fs_inode *c;
+        *slash = '\0';
+        c = fs_inode_lookup(&s->inodes, dir->ino, p);
+        if (c == NULL || !(c->flags & FS_INODE_DIR)) {
+            if (fs_inode_bind(&s->inodes, dir->ino, p, FS_INODE_DIR, &c) != 0) {
+                *slash = '/';
+                return NULL;
+            }
+        }
+        *slash = '/';
+        dir = c;
+        p = slash + 1;
+    }
+    *name = p;
+    return dir;
+}
+
+static void fs_change_one(struct fs_state *s,
+                          const struct fs_change *c,
+                          bool origin)
+{
+    char path[FS_MAX_PATH];
+    char abs[FS_MAX_PATH + 256];
+    const char *name = NULL;
+    struct fs_inode *dir;
+    struct fs_inode *n;
+    struct fs_echo_item *it;
+    enum fs_echo_kind kind;
+    if (snprintf(path, sizeof path, "%s", c->path) >= (int)sizeof path ||
+        path[0] == '\0') {
+        return;
+    }
+    dir = fs_dir_of(s, path, &name);
+    if (dir == NULL) {
+        goulette_logf(s->log, GOULETTE_LOG_WARN, "fs",
+                      "change %s: no memory, no event", c->path);
+        return;
+    }
+    fs_inode_pin(dir); /* held by the item below, or released at the end */
+    n = fs_inode_lookup(&s->inodes, dir->ino, name);
+    switch (c->kind) {
+    case FS_CHANGE_CREATE:
+        if (n != NULL && (n->flags & FS_INODE_PENDING)) {
+            fs_pending_clear(s, n); /* committed: now the store's */
+        } else if (n != NULL && !origin) {
+            fs_inode_unbind(&s->inodes, n); /* stale binding */
+            n = NULL;
+        }
+        break;
+    case FS_CHANGE_DELETE:
+        if (n != NULL) {
+            fs_inode_unbind(&s->inodes, n);
+            n = NULL;
+        }
+        break;
+    case FS_CHANGE_MODIFY:
+        break;
+    }
+    if (origin) {
+        /* The kernel raised the events of this change itself; only its
+         * attributes need invalidating. */
+        if (n == NULL) {
+            fs_inode_unpin(&s->inodes, dir);
+            return;
+        }
+        kind = FS_ECHO_INVAL;
+    } else {
+        kind = c->kind == FS_CHANGE_CREATE   ? FS_ECHO_CREATE
+               : c->kind == FS_CHANGE_DELETE ? FS_ECHO_DELETE
+                                             : FS_ECHO_MODIFY;
+    }
+    if (kind == FS_ECHO_CREATE && n == NULL &&
+        fs_inode_bind(&s->inodes, dir->ino, name, 0, &n) != 0) {
+        n = NULL;
+    }
+    snprintf(abs, sizeof abs, "%s/%s", s->mountpoint, c->path);
+    it = fs__echo_item_new(kind, kind == FS_ECHO_INVAL ? NULL : name,
+                           kind == FS_ECHO_INVAL ? NULL : abs);
+    if (it == NULL) {
+        goulette_logf(s->log, GOULETTE_LOG_WARN, "fs",
+                      "change %s: no memory, no event", c->path);
+        if (n != NULL) {
+            fs_inode_release(&s->inodes, n);
+        }
+        fs_inode_unpin(&s->inodes, dir);
+        return;
+    }
+    it->dir = dir;
+    it->parent = kind == FS_ECHO_INVAL ? 0 : dir->ino;
+    it->ino = n != NULL ? n->ino : 0;
+    if (n != NULL) {
+        fs_inode_pin(n);
+        it->node = n;
+        if (kind == FS_ECHO_CREATE) {
+            n->echo_creates++;
+        }
+    }
+    fs__echo_push(&s->echo, it);
+}
+
+void fs_changes_applied(struct fs *fs,
+                        const struct fs_change *changes,
+                        size_t n,
+                        const struct fs_mutation *origin)
+{
+    struct fs_state *s = fs->state;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        bool own = origin != NULL && strcmp(origin->path, changes[i].path) == 0;
+        fs_change_one(s, &changes[i], own);
+    }
+}
+
+/* Echo hooks. */
+
+static void fs_echo_inval_entry(void *data, uint64_t parent, const char *name)
+{
+    struct fs_state *s = data;
+    fuse_lowlevel_notify_inval_entry(s->se, parent, name, strlen(name));
+}
+
+static void fs_echo_inval_inode(void *data, uint64_t ino)
+{
+    struct fs_state *s = data;
+    /* Attributes only: files are direct_io, there is no page cache. */
+    fuse_lowlevel_notify_inval_inode(s->se, ino, -1, 0);
+}
+
+static void fs_echo_done(void *data, struct fs_echo_item *it)
+{
+    struct fs_state *s = data;
+    struct fs_inode *n = it->node;
+    if (n != NULL) {
+        if (it->kind == FS_ECHO_CREATE && n->echo_creates > 0) {
+            n->echo_creates--;
+        }
+        fs_inode_unpin(&s->inodes, n);
+    }
+    if (it->dir != NULL) {
+        fs_inode_unpin(&s->inodes, it->dir);
+    }
+    fs__echo_item_free(it);
+}
+
+static void fs_echo_stopped(void *data)
+{
+    struct fs_state *s = data;
+    s->echo_stopped = true;
+    fs_maybe_finish_close(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Session on the loop                                                  */
+/* ------------------------------------------------------------------ */
+
+static void fs_poll_cb(uv_poll_t *poll, int status, int events)
+{
+    struct fs_state *s = poll->data;
+    int i;
+    int rv;
+    for (i = 0; i < FS_RECV_BATCH; i++) {
+        rv = fuse_session_receive_buf(s->se, &s->buf);
+        if (rv == -EAGAIN || rv == -EINTR) {
+            break;
+        }
+        if (rv <= 0 || fuse_session_exited(s->se)) {
+            /* ENODEV: unmounted from outside or aborted. */
+            if (s->polling) {
+                uv_poll_stop(&s->poll);
+                s->polling = false;
+            }
+            goulette_logf(s->log, GOULETTE_LOG_WARN, "fs",
+                          "mount %s went away (%s)", s->mountpoint,
+                          rv < 0 ? goulette_strerror(rv) : "unmounted");
+            if (!s->closing && !s->unmounted_reported && s->unmounted) {
+                s->unmounted_reported = true;
+                s->unmounted(s->fs);
+            }
+            return;
+        }
+        fuse_session_process_buf(s->se, &s->buf);
+    }
+}
+
+static void fs_state_free(struct fs_state *s)
+{
+    fs_inode_fini(&s->inodes);
+    free(s->pending);
+    free(s->buf.mem);
+    free(s->mountpoint);
+    free(s);
+}
+
+static void fs_handle_closed(uv_handle_t *h)
+{
+    struct fs_state *s = h->data;
+    struct fs *fs = s->fs;
+    void (*cb)(struct fs *) = s->close_cb;
+    assert(s->closing_handles > 0);
+    if (--s->closing_handles > 0) {
+        return;
+    }
+    /* fuse_kern_unmount closes the fd first (aborting the connection, so
+     * nothing blocks), then detaches the mount. */
+    fuse_session_unmount(s->se);
+    fuse_session_destroy(s->se);
+    goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "unmounted %s",
+                  s->mountpoint);
+    fs_state_free(s);
+    fs->state = NULL;
+    cb(fs);
+}
+
+static void fs_maybe_finish_close(struct fs_state *s)
+{
+    if (!s->closing || !s->echo_stopped || s->ops > 0 ||
+        s->closing_handles > 0) {
+        return;
+    }
+    if (s->polling) {
+        uv_poll_stop(&s->poll);
+        s->polling = false;
+    }
+    s->closing_handles = 2;
+    uv_close((uv_handle_t *)&s->poll, fs_handle_closed);
+    s->echo.async.data = s;
+    fs__echo_close(&s->echo, fs_handle_closed);
+}
+
+static int fs_session_start(struct fs_state *s, const struct fs_config *cfg)
+{
+    char opts[512];
+    char *argv[] = {"goulettefs", "-o", opts, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+    int fd;
+    int rv;
+    snprintf(opts, sizeof opts,
+             "fsname=goulettefs,subtype=goulettefs,default_permissions%s",
+             cfg->allow_other ? ",allow_other" : "");
+    s->se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, s);
+    fuse_opt_free_args(&args);
+    if (s->se == NULL) {
+        return -EIO;
+    }
+    if (fuse_session_mount(s->se, s->mountpoint) != 0) {
+        fuse_session_destroy(s->se);
+        s->se = NULL;
+        return -EIO;
+    }
+    fd = fuse_session_fd(s->se);
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+        rv = -errno;
+        goto err_mount;
+    }
+    rv = uv_poll_init(s->loop, &s->poll, fd);
+    if (rv != 0) {
+        rv = -EIO;
+        goto err_mount;
+    }
+    s->poll.data = s;
+    return 0;
+
+err_mount:
+    fuse_session_unmount(s->se);
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+    return rv;
+}
+
+int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
+{
+    struct fs_state *s = NULL;
+    struct fs_echo_hooks hooks;
+    struct stat st;
+    int rv;
+    const struct fs_backend *b = &cfg->backend;
+    if (cfg->mountpoint == NULL || b->stat == NULL || b->read == NULL ||
+        b->list == NULL || b->xattrs == NULL || b->check_name == NULL ||
+        b->classify == NULL || b->submit == NULL) {
+        return -EINVAL;
+    }
+    if (stat(cfg->mountpoint, &st) != 0) {
+        return -errno;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return -ENOTDIR;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    s->fs = fs;
+    s->loop = loop;
+    s->be = *b;
+    s->log = cfg->log;
+    s->unmounted = cfg->unmounted;
+    s->uid = getuid();
+    s->gid = getgid();
+    /* The echo thread runs as the daemon's user and must pass the kernel's
+     * permission check to replay changes in read-only places: root always
+     * does; any other user needs the owner's write bit. */
+    s->ro_file_mode = geteuid() == 0 ? 0444 : 0644;
+    s->ro_dir_mode = geteuid() == 0 ? 0555 : 0755;
+    s->mountpoint = realpath(cfg->mountpoint, NULL);
+    if (s->mountpoint == NULL) {
+        rv = -ENOMEM;
+        goto err_state;
+    }
+    rv = fs_inode_init(&s->inodes, NULL);
+    if (rv != 0) {
+        goto err_state;
+    }
+    rv = fs_session_start(s, cfg);
+    if (rv != 0) {
+        goto err_inodes;
+    }
+    hooks.inval_entry = fs_echo_inval_entry;
+    hooks.inval_inode = fs_echo_inval_inode;
+    hooks.done = fs_echo_done;
+    hooks.stopped = fs_echo_stopped;
+    hooks.data = s;
+    rv = fs__echo_init(&s->echo, loop, &hooks, cfg->log);
+    if (rv != 0) {
+        goto err_session;
+    }
+    rv = uv_poll_start(&s->poll, UV_READABLE, fs_poll_cb);
+    if (rv != 0) {
+        /* Unreachable in practice (the fd is valid); the thread must go. */
+        fs__echo_stop(&s->echo);
+        rv = -EIO;
+        goto err_session;
+    }
+    s->polling = true;
+    fs->state = s;
+    goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "mounted %s%s",
+                  s->mountpoint, cfg->allow_other ? " (allow_other)" : "");
+    return 0;
+
+err_session:
+    uv_close((uv_handle_t *)&s->poll, NULL);
+    fuse_session_unmount(s->se);
+    fuse_session_destroy(s->se);
+err_inodes:
+    fs_inode_fini(&s->inodes);
+err_state:
+    free(s->mountpoint);
+    /* @s is leaked on the err_session path when a handle was initialised:
+     * its memory must outlive the handle close. */
+    if (rv != 0 && s->se == NULL) {
+        free(s);
+    }
+    assert(rv == -ENOMEM || rv == -EINVAL || rv == -EIO || rv == -EAGAIN ||
+           rv < 0);
+    return rv;
+}
+
+int fs_close(struct fs *fs, void (*cb)(struct fs *fs))
+{
+    struct fs_state *s = fs->state;
+    if (s == NULL || s->closing) {
+        return -EALREADY;
+    }
+    s->closing = true;
+    s->close_cb = cb;
+    goulette_logf(s->log, GOULETTE_LOG_INFO, "fs",
+                  "closing %s: %u mutation(s) in flight", s->mountpoint,
+                  s->ops);
+    fs__echo_stop(&s->echo);
+    fs_maybe_finish_close(s);
+    return 0;
+}
