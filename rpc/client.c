@@ -221,13 +221,16 @@ static void ccall_deadline(uv_timer_t *t)
 {
     struct rpc__ccall *call = t->data;
     struct rpc__cconn *conn = call->conn;
+    int32_t id = call->stream_id;
 
-    if (conn != NULL && call->stream_id > 0 && conn->h2 != NULL) {
-        rpc__h2_reset(conn->h2, call->stream_id, RPC__H2_CANCEL);
-        rpc__pump_flush(&conn->pump);
-    }
+    /* Finish (which detaches the stream) before the reset goes out, or the
+     * reset's stream-close callback would finish it as a failure. */
     ccall_finish(call, RPC_STATUS_DEADLINE_EXCEEDED,
                  "context deadline exceeded", NULL);
+    if (conn != NULL && id > 0 && conn->h2 != NULL) {
+        rpc__h2_reset(conn->h2, id, RPC__H2_CANCEL);
+        rpc__pump_flush(&conn->pump);
+    }
 }
 
 static struct rpc__h2_nv cnv(const char *name, const char *value)
@@ -339,12 +342,13 @@ static void cconn_data(void *data, void *stream, const uint8_t *p, size_t len)
         }
     }
     if (call->body_error != 0 && call->stream_id > 0) {
-        rpc__h2_reset(conn->h2, call->stream_id, RPC__H2_CANCEL);
+        int32_t id = call->stream_id;
         ccall_finish(call, RPC_STATUS_RESOURCE_EXHAUSTED,
                      call->body_error == -EMSGSIZE
                          ? "grpc: received message larger than max"
                          : "grpc: malformed response message",
                      NULL);
+        rpc__h2_reset(conn->h2, id, RPC__H2_CANCEL);
     }
 }
 
