@@ -54,8 +54,7 @@ void raft_uv__frame_header(uint8_t out[RAFT_UV_FRAME_HEADER],
     out[4] = (uint8_t)kind;
 }
 
-void raft_uv__frame_decoder_init(struct raft_uv__frame_decoder *d,
-                                 uint32_t max)
+void raft_uv__frame_decoder_init(struct raft_uv__frame_decoder *d, uint32_t max)
 {
     memset(d, 0, sizeof *d);
     d->max = max;

@@ -42,12 +42,12 @@ enum raft_uv_frame_kind {
 
 struct raft_uv__handshake
 {
-    uint16_t version;                /* RAFT_UV_PROTOCOL_VERSION */
-    uint64_t cluster_id;             /* the sender's cluster */
-    raft_id from;                    /* sender member id, nonzero */
-    raft_id to;                      /* intended receiver member id */
-    char address[RAFT_ADDRESS_MAX];  /* sender's peer address, for logs;
-                                        NUL-terminated, may be empty */
+    uint16_t version;               /* RAFT_UV_PROTOCOL_VERSION */
+    uint64_t cluster_id;            /* the sender's cluster */
+    raft_id from;                   /* sender member id, nonzero */
+    raft_id to;                     /* intended receiver member id */
+    char address[RAFT_ADDRESS_MAX]; /* sender's peer address, for logs;
+                                       NUL-terminated, may be empty */
 };
 
 /* A completed frame, as handed out by the decoder. */
@@ -61,13 +61,13 @@ struct raft_uv__frame
 
 struct raft_uv__frame_decoder
 {
-    uint32_t max;                           /* largest payload accepted */
-    uint8_t header[RAFT_UV_FRAME_HEADER];   /* partial header bytes */
-    size_t header_len;                      /* bytes in header[] */
-    uint8_t kind;                           /* of the frame being read */
-    uint8_t *payload;                       /* owned; NULL between frames */
-    size_t payload_len;                     /* bytes expected */
-    size_t payload_got;                     /* bytes received so far */
+    uint32_t max;                         /* largest payload accepted */
+    uint8_t header[RAFT_UV_FRAME_HEADER]; /* partial header bytes */
+    size_t header_len;                    /* bytes in header[] */
+    uint8_t kind;                         /* of the frame being read */
+    uint8_t *payload;                     /* owned; NULL between frames */
+    size_t payload_len;                   /* bytes expected */
+    size_t payload_got;                   /* bytes received so far */
 };
 
 /* Write the 5-byte header for a payload of @len bytes of @kind into @out. */

@@ -21,9 +21,9 @@
 
 #include "uv_frame.h"
 
-#define RAFT_UV__REMOTE_MAX 64   /* bytes of a printed socket address */
-#define RAFT_UV__READ_BUF 65536  /* bytes of the shared read buffer */
-#define RAFT_UV__BATCH_FRAMES 64 /* frames per uv_write at most */
+#define RAFT_UV__REMOTE_MAX 64          /* bytes of a printed socket address */
+#define RAFT_UV__READ_BUF 65536         /* bytes of the shared read buffer */
+#define RAFT_UV__BATCH_FRAMES 64        /* frames per uv_write at most */
 #define RAFT_UV__BATCH_BYTES (4u << 20) /* bytes per uv_write, soft */
 
 /* One encoded frame waiting in a peer's queue or in flight. */
@@ -46,14 +46,14 @@ struct raft_uv__conn
     unsigned open_handles; /* 2 until both close callbacks ran */
     bool closing;          /* uv_close called */
     bool outgoing;
-    struct raft_uv__peer *peer; /* outgoing: the peer, NULL once it was
-                                   removed */
+    struct raft_uv__peer *peer; /* outgoing: the peer; it outlives the
+                                   connection, even when removed */
     uv_connect_t connect_req;   /* outgoing only */
     bool writing;               /* a write batch is in flight */
     bool refusing;              /* incoming: answer written, closing after */
     raft_id from;               /* incoming: member id once identified */
     struct raft_uv__frame_decoder decoder;
-    char remote[RAFT_UV__REMOTE_MAX]; /* peer socket address, for logs */
+    char remote[RAFT_UV__REMOTE_MAX];  /* peer socket address, for logs */
     struct raft_uv__conn *prev, *next; /* incoming list of tr */
 };
 
@@ -77,11 +77,11 @@ struct raft_uv__peer
     uv_timer_t timer;           /* backoff */
     bool timer_closed;
     bool removed;
-    unsigned attempt;        /* failed dials since the last success */
-    bool quiet;              /* a failure was already logged at warn */
+    unsigned attempt;                 /* failed dials since the last success */
+    bool quiet;                       /* a failure was already logged at warn */
     struct raft_uv__out *head, *tail; /* queued, not yet written */
-    unsigned n_queued;       /* queued + in flight messages */
-    uint64_t queued_bytes;   /* queued + in flight bytes */
+    unsigned n_queued;                /* queued + in flight messages */
+    uint64_t queued_bytes;            /* queued + in flight bytes */
     struct raft_uv_transport_stats stats;
 };
 
@@ -103,15 +103,15 @@ struct raft_uv__transport
     bool closing;
     void (*close_cb)(struct raft_uv_transport *t);
     void (*recv_cb)(struct raft_uv_transport *t, struct raft_message *m);
-    unsigned n_handles;         /* initialized, not yet closed */
-    struct raft_uv__peer *peers; /* known members */
+    unsigned n_handles;             /* initialized, not yet closed */
+    struct raft_uv__peer *peers;    /* known members */
     struct raft_uv__conn *incoming; /* accepted connections */
     unsigned n_incoming;
-    uint64_t prng;                  /* xorshift64* state for jitter */
+    uint64_t prng; /* xorshift64* state for jitter */
     struct raft_uv__ratelimit ratelimit;
     struct raft_uv_transport_stats stats; /* transport-wide counters */
-    char read_buf[RAFT_UV__READ_BUF];    /* every read lands here: reads
-                                            are handled synchronously */
+    char read_buf[RAFT_UV__READ_BUF];     /* every read lands here: reads
+                                             are handled synchronously */
 };
 
 /* uv_transport.c */
