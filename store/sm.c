@@ -277,6 +277,11 @@ int store_sm_apply(struct store_sm *sm,
     return 0;
 }
 
+void store_sm_fail_writes_after(struct store_sm *sm, long n)
+{
+    store_ldb_fail_writes_after(sm->db, n);
+}
+
 uint64_t store_sm_applied_index(const struct store_sm *sm)
 {
     return sm->applied_index;

@@ -167,6 +167,11 @@ int store_sm_apply(struct store_sm *sm,
                    size_t len,
                    struct store_sm_result *res);
 
+/* Testing hook (crash simulation): after @n more successful LevelDB
+ * writes, every write fails with -EIO without reaching the disk, as if the
+ * process had died just before it.  A negative @n disables the hook. */
+void store_sm_fail_writes_after(struct store_sm *sm, long n);
+
 /* Index and term of the last applied entry (0, 0 for a new store). */
 uint64_t store_sm_applied_index(const struct store_sm *sm);
 uint64_t store_sm_applied_term(const struct store_sm *sm);
