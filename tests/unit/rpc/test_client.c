@@ -21,7 +21,8 @@ struct fixture
     int late_rv;
     bool late_replied;
     struct rpc_call *held; /* a call a handler keeps */
-    uv_timer_t late;       /* replies to held after a while */
+    uv_timer_t late;       /* replies to held after late_ms */
+    uint64_t late_ms;
     /* What the client saw. */
     int done;
     enum rpc_status status;
@@ -74,7 +75,7 @@ static void hold(void *data,
     f.calls++;
     f.held = call;
     rpc_call_on_cancel(call, on_cancel, NULL);
-    uv_timer_start(&f.late, late_fire, 200, 0);
+    uv_timer_start(&f.late, late_fire, f.late_ms, 0);
 }
 
 static void setup(void)
@@ -86,6 +87,7 @@ static void setup(void)
     struct rpc_handler h_hold = {hold, NULL};
 
     memset(&f, 0, sizeof f);
+    f.late_ms = 200;
     ck_assert_int_eq(uv_loop_init(&f.loop), 0);
     uv_timer_init(&f.loop, &f.late);
     memset(&sc, 0, sizeof sc);
@@ -206,7 +208,10 @@ END_TEST
 
 START_TEST(an_expired_deadline_cancels_and_drops_the_late_reply)
 {
-    call(f.address, "/t.S/Hold", "x", 50);
+    /* The deadline is long enough for the handler to be reached even on a
+     * loaded machine, and the reply comes well after it. */
+    f.late_ms = 3000;
+    call(f.address, "/t.S/Hold", "x", 1000);
     ck_assert_msg(f.status == RPC_STATUS_DEADLINE_EXCEEDED, "%d: %s",
                   (int)f.status, f.message);
     while (!f.late_replied) {
