@@ -392,6 +392,9 @@ err:
 
 void rpc__h2_free(struct rpc__h2 *h2)
 {
+    if (h2 == NULL) {
+        return;
+    }
     nghttp2_session_del(h2->session);
     while (h2->streams != NULL) {
         h2_stream_free(h2, h2->streams);

@@ -85,8 +85,9 @@ struct rpc__h2_config
  * Errors: -ENOMEM. */
 int rpc__h2_new(const struct rpc__h2_config *cfg, struct rpc__h2 **h2);
 
-/* Free the session.  Makes no callbacks: the owner detaches its streams
- * itself.  Bodies of responses not yet sent are freed. */
+/* Free the session (NULL is ignored).  Makes no callbacks: the owner
+ * detaches its streams itself.  Bodies of responses not yet sent are freed.
+ * Never from inside a session callback. */
 void rpc__h2_free(struct rpc__h2 *h2);
 
 /* Feed @len received bytes (borrowed).  Returns the bytes consumed.

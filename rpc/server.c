@@ -660,6 +660,10 @@ static void conn_handle_closed(uv_handle_t *h)
     if (--conn->open_handles > 0) {
         return;
     }
+    /* Freed here, not in conn_close: conn_close may run inside a session
+     * callback (a handler closing the server), with nghttp2 on the stack. */
+    rpc__h2_free(conn->h2);
+    conn->h2 = NULL;
     rpc__pump_fini(&conn->pump);
     if (conn->prev != NULL) {
         conn->prev->next = conn->next;
@@ -685,8 +689,6 @@ static void conn_close(struct rpc__conn *conn)
     while (conn->calls != NULL) {
         call_detach(conn->calls);
     }
-    rpc__h2_free(conn->h2);
-    conn->h2 = NULL;
     conn->tcp.data = conn;
     uv_close((uv_handle_t *)&conn->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->idle, conn_handle_closed);

@@ -51,6 +51,19 @@ static void fail_cn(void *data,
         rpc_call_fail(call, RPC_STATUS_UNKNOWN, "topic t 没有找到leader"), 0);
 }
 
+static void server_closed(struct rpc_server *s);
+
+/* Closes the whole server from inside a handler (with nghttp2 on the
+ * stack), then finishes its own, now dead, call. */
+static void shutdown_h(void *data,
+                       struct rpc_call *call,
+                       const struct goulette_buf *req)
+{
+    f.calls++;
+    rpc_server_close(&f.server, server_closed);
+    f.late_rv = rpc_call_fail(call, RPC_STATUS_UNAVAILABLE, "bye");
+}
+
 static void on_cancel(void *data, struct rpc_call *call)
 {
     f.cancels++;
@@ -85,6 +98,7 @@ static void setup(void)
     struct rpc_handler h_echo = {echo, NULL};
     struct rpc_handler h_fail = {fail_cn, NULL};
     struct rpc_handler h_hold = {hold, NULL};
+    struct rpc_handler h_shut = {shutdown_h, NULL};
 
     memset(&f, 0, sizeof f);
     f.late_ms = 200;
@@ -97,6 +111,8 @@ static void setup(void)
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Echo", &h_echo), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Fail", &h_fail), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Hold", &h_hold), 0);
+    ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Shutdown", &h_shut),
+                     0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Echo", &h_echo),
                      -EEXIST);
     ck_assert_int_eq(rpc_server_register(&f.server, "bad", &h_echo), -EINVAL);
@@ -342,6 +358,15 @@ START_TEST(closing_the_client_cancels_its_calls)
 }
 END_TEST
 
+START_TEST(a_handler_may_close_the_server)
+{
+    call(f.address, "/t.S/Shutdown", "x", 5000);
+    ck_assert_int_ne(f.status, RPC_STATUS_OK);
+    ck_assert_int_eq(f.late_rv, -ECANCELED);
+    ck_assert_int_eq(f.calls, 1);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("rpc_client");
@@ -377,6 +402,7 @@ static Suite *client_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, closing_the_server_cancels_calls_handlers_hold);
     tcase_add_test(tc, closing_the_client_cancels_its_calls);
+    tcase_add_test(tc, a_handler_may_close_the_server);
     suite_add_tcase(s, tc);
     return s;
 }
