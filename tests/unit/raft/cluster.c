@@ -436,6 +436,17 @@ unsigned cluster_deliver(struct test_cluster *c)
     return delivered;
 }
 
+bool cluster_deliver_one(struct test_cluster *c)
+{
+    struct raft_message m;
+    if (!cluster_take(c, 0, 0, 0, &m)) {
+        return false;
+    }
+    cluster_inject(c, &m);
+    cluster_msg_free(&m);
+    return true;
+}
+
 void cluster_drop_all(struct test_cluster *c)
 {
     unsigned i;

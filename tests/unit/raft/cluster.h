@@ -84,6 +84,8 @@ void cluster_tick_all(struct test_cluster *c, unsigned ticks);
 /* Deliver queued messages until none is left (or @max deliveries).
  * Returns the number delivered. */
 unsigned cluster_deliver(struct test_cluster *c);
+/* Deliver the first queued message, if any; false when none. */
+bool cluster_deliver_one(struct test_cluster *c);
 /* Remove and return the first queued message matching (from, to, type),
  * 0 meaning any; it stays owned by the cluster until cluster_msg_free. */
 bool cluster_take(struct test_cluster *c,
