@@ -40,6 +40,7 @@
 #define FUSE_USE_VERSION 314
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -116,6 +117,7 @@ struct fs_op
     enum fs_op_what what;
     struct fs_handle *h; /* WRITE/FLUSH: the handle (outlives the op) */
     size_t reply_size;   /* WRITE: bytes to acknowledge */
+    bool final;          /* FLUSH: the closing process's last fd on it */
     char *path;          /* owned; m.path */
     void *value;         /* owned; m.value.base */
 };
@@ -145,6 +147,7 @@ struct fs_state
     bool closing;             /* fs_close() was called */
     bool echo_stopped;        /* hooks.stopped fired */
     bool unmounted_reported;
+    bool flush_final; /* fs_submit: marks the op final */
     void (*close_cb)(struct fs *fs);
     void (*unmounted)(struct fs *fs);
 };
@@ -251,9 +254,12 @@ static int fs_node_attr(struct fs_state *s,
     if (n->ino == FS_INODE_ROOT) {
         return s->be.stat(s->be.data, "", a);
     }
-    if (n->flags & (FS_INODE_GHOST | FS_INODE_PENDING) || n->name == NULL) {
+    if (n->flags & (FS_INODE_GHOST | FS_INODE_PENDING)) {
         fs_attr_synthetic(a);
         return 0;
+    }
+    if (n->name == NULL) {
+        return -ENOENT; /* removed; fstat of an open one is answered apart */
     }
     rv = fs_node_path(s, n, path, sizeof path);
     if (rv != 0) {
@@ -370,6 +376,7 @@ static bool fs_all_space(const char *p, size_t len)
 }
 
 static void fs_maybe_finish_close(struct fs_state *s);
+static void fs_retract(struct fs_state *s, struct fs_inode *n);
 
 /* ------------------------------------------------------------------ */
 /* Mutations                                                            */
@@ -402,6 +409,16 @@ static void fs_op_done(struct fs_mutation *m, int status)
         h->len = 0;
         if (status == 0) {
             h->flags |= FS_H_COMMITTED;
+            if (h->node->flags & FS_INODE_PENDING) {
+                /* The store reported the record under another kind of
+                 * change; it exists now all the same. */
+                fs_pending_clear(s, h->node);
+            }
+        } else if (op->final && (h->node->flags & FS_INODE_PENDING) &&
+                   h->node->pins == 1) {
+            /* The last close of a name that never committed: retract it
+             * before close(2) returns, so ls no longer shows it. */
+            fs_retract(s, h->node);
         }
     }
     switch (op->what) {
@@ -469,6 +486,7 @@ static int fs_submit(struct fs_state *s,
                      (h->node->flags & FS_INODE_PENDING);
     op->m.cb = fs_op_done;
     op->m.fs_data = s;
+    op->final = s->flush_final;
     rv = s->be.submit(s->be.data, &op->m);
     if (rv != 0) {
         goto err_op;
@@ -609,6 +627,16 @@ static void fs_op_getattr(fuse_req_t req,
     struct fs_inode *n = fs_inode_get(&s->inodes, ino);
     if (n == NULL) {
         fuse_reply_err(req, ESTALE);
+        return;
+    }
+    if (fi != NULL && n->name == NULL && n->ino != FS_INODE_ROOT) {
+        /* fstat of a file removed while open. */
+        struct fs_attr a;
+        struct stat st;
+        fs_attr_synthetic(&a);
+        fs_stat_fill(s, n->ino, &a, &st);
+        st.st_nlink = 0;
+        fuse_reply_attr(req, &st, 0);
         return;
     }
     fs_reply_attr(s, req, n);
@@ -990,13 +1018,60 @@ static void fs_op_write(fuse_req_t req,
     fuse_reply_err(req, fs_errno(rv));
 }
 
+/* Whether the process closing @h's file (tid @pid) holds no other fd on
+ * it.  A shell's "echo 5 > f" opens f, dup2()s the fd to 1 and closes the
+ * original: that first flush must not create the record with its default
+ * value, since the write follows.  The closing fd has already left the fd
+ * table when FLUSH is sent.  readlink() on /proc never enters this mount. */
+static bool fs_flush_is_final(struct fs_state *s,
+                              struct fs_handle *h,
+                              pid_t pid)
+{
+    char want[FS_MAX_PATH + 256];
+    char dirpath[64];
+    char link[FS_MAX_PATH + 256];
+    char fdpath[384];
+    struct dirent *e;
+    DIR *dir;
+    int len;
+    bool other = false;
+    len = snprintf(want, sizeof want, "%s/", s->mountpoint);
+    if (fs_inode_path(&s->inodes, h->node, want + len,
+                      sizeof want - (size_t)len) < 0) {
+        return true;
+    }
+    snprintf(dirpath, sizeof dirpath, "/proc/%d/fd", (int)pid);
+    dir = opendir(dirpath);
+    if (dir == NULL) {
+        return true;
+    }
+    while (!other && (e = readdir(dir)) != NULL) {
+        ssize_t n;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(fdpath, sizeof fdpath, "%s/%s", dirpath, e->d_name);
+        n = readlink(fdpath, link, sizeof link - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            other = strcmp(link, want) == 0;
+        }
+    }
+    closedir(dir);
+    return !other;
+}
+
 static void fs_op_flush(fuse_req_t req,
                         fuse_ino_t ino,
                         struct fuse_file_info *fi)
 {
     struct fs_state *s = fuse_req_userdata(req);
     struct fs_handle *h = (struct fs_handle *)fi->fh;
-    char path[FS_MAX_PATH];
+    struct fs_inode *n = h->node;
+    bool pending = (n->flags & FS_INODE_PENDING) != 0;
+    bool final = false;
+    char path[FS_MAX_PATH] = "";
+    enum fs_mutation_kind kind = FS_MUTATION_WRITE;
     int rv;
     if (h->flags & FS_H_ECHO) {
         fuse_reply_err(req, 0);
@@ -1008,40 +1083,47 @@ static void fs_op_flush(fuse_req_t req,
         h->flags &= ~(unsigned)FS_H_DIRTY;
         h->len = 0;
     }
-    if (h->flags & FS_H_DIRTY) {
-        rv = fs_node_path(s, h->node, path, sizeof path);
-        if (rv == 0) {
-            rv = fs_submit(s, req, FS_OP_FLUSH, FS_MUTATION_WRITE, h, path,
-                           h->buf, h->len, 0);
-        }
-        if (rv == 0) {
+    if (pending) {
+        final = fs_flush_is_final(s, h, fuse_req_ctx(req)->pid);
+    }
+    if (!(h->flags & FS_H_DIRTY)) {
+        if (!pending || !final) {
+            /* Nothing to submit; for a pending name another fd of this
+             * process remains and a write may follow. */
+            fuse_reply_err(req, 0);
             return;
         }
-        h->flags &= ~(unsigned)FS_H_DIRTY;
-        h->len = 0;
-        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "close %s: %s", path,
-                      goulette_strerror(rv));
-        fuse_reply_err(req, fs_errno(rv));
-        return;
-    }
-    if ((h->flags & FS_H_CREATED) && !(h->flags & FS_H_WRITTEN) &&
-        !(h->flags & FS_H_CREATE_SUBMITTED) &&
-        (h->node->flags & FS_INODE_PENDING)) {
+        if ((h->flags & (FS_H_WRITTEN | FS_H_CREATE_SUBMITTED)) ||
+            !(h->flags & FS_H_CREATED)) {
+            /* Its value failed: the name goes now, not at release. */
+            if (n->pins == 1) {
+                fs_retract(s, n);
+            }
+            fuse_reply_err(req, 0);
+            return;
+        }
         h->flags |= FS_H_CREATE_SUBMITTED;
-        rv = fs_node_path(s, h->node, path, sizeof path);
-        if (rv == 0) {
-            rv = fs_submit(s, req, FS_OP_FLUSH, FS_MUTATION_CREATE, h, path,
-                           NULL, 0, 0);
-        }
-        if (rv == 0) {
-            return;
-        }
-        goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "create %s: %s", path,
-                      goulette_strerror(rv));
-        fuse_reply_err(req, fs_errno(rv));
-        return;
+        kind = FS_MUTATION_CREATE;
     }
-    fuse_reply_err(req, 0);
+    rv = fs_node_path(s, n, path, sizeof path);
+    if (rv == 0) {
+        s->flush_final = final;
+        rv = fs_submit(s, req, FS_OP_FLUSH, kind, h, path,
+                       kind == FS_MUTATION_WRITE ? h->buf : NULL,
+                       kind == FS_MUTATION_WRITE ? h->len : 0, 0);
+        s->flush_final = false;
+    }
+    if (rv == 0) {
+        return; /* answered by fs_op_done */
+    }
+    h->flags &= ~(unsigned)FS_H_DIRTY;
+    h->len = 0;
+    goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "close %s: %s", path,
+                  goulette_strerror(rv));
+    if (final && (n->flags & FS_INODE_PENDING) && n->pins == 1) {
+        fs_retract(s, n);
+    }
+    fuse_reply_err(req, fs_errno(rv));
 }
 
 /* Queue an echoed unlink for a pending name that will never commit, so a
