@@ -6,7 +6,8 @@
  *   match{(i, t)}    the prefix hash every log holding (i, t) must have;
  *   truth[i]         (term, prefix hash) of the committed entry i; every
  *                    apply and snapshot install must agree with it;
- *   truth_max        every leader elected from now on must hold it;
+ *   frontier[b]      every leader elected from now on in a term > b must
+ *                    hold it;
  *   ack_index        every read issued from now on must see it. */
 #include "checker.h"
 
@@ -31,6 +32,8 @@ void sim_checker_fini(struct sim_checker *c)
     free(c->leaders);
     free(c->match);
     free(c->truth);
+    free(c->frontier);
+    c->frontier = NULL;
     c->leaders = NULL;
     c->match = NULL;
     c->truth = NULL;
@@ -192,8 +195,14 @@ void sim_checker_new_leader(struct sim_checker *c,
                             raft_term term,
                             const struct sim_log *l)
 {
-    raft_index i = c->truth_max;
+    raft_index i = 0;
+    raft_term b;
     const struct sim_entry *e;
+    for (b = 0; b < term && b < c->frontier_cap; b++) {
+        if (c->frontier[b] > i) {
+            i = c->frontier[b];
+        }
+    }
     if (i == 0 || i < l->base) {
         /* Below the leader's snapshot: what is there is a committed
          * prefix that was checked when it was installed or applied. */
@@ -211,16 +220,18 @@ void sim_checker_new_leader(struct sim_checker *c,
         if (e == NULL || e->chain != c->truth[i].chain) {
             sim_checker_fail(
                 c, SIM_P_COMPLETENESS,
-                "new leader n%llu of term %llu lacks committed entry "
-                "(index %llu, term %llu): its log ends at %llu%s",
+                "new leader n%llu of term %llu lacks entry (index %llu, "
+                "term %llu) committed by term %llu: its log ends at %llu%s",
                 (unsigned long long)id, (unsigned long long)term,
                 (unsigned long long)i, (unsigned long long)c->truth[i].term,
+                (unsigned long long)c->truth[i].bound,
                 (unsigned long long)sim_log_last(l),
                 e == NULL ? "" : " and differs there");
             return;
         }
     }
-    if (c->ack_index > l->base &&
+    if (c->ack_index > l->base && c->ack_index < c->truth_cap &&
+        c->truth[c->ack_index].bound < term &&
         sim_log_term(l, c->ack_index) != c->ack_term) {
         sim_checker_fail(c, SIM_P_ACKED,
                          "new leader n%llu of term %llu lacks acknowledged "
@@ -234,6 +245,7 @@ void sim_checker_new_leader(struct sim_checker *c,
 /* Record or compare the committed (index, term, chain). */
 static void truth_check(struct sim_checker *c,
                         raft_id id,
+                        raft_term node_term,
                         raft_index index,
                         raft_term term,
                         uint64_t chain,
@@ -246,8 +258,17 @@ static void truth_check(struct sim_checker *c,
     if (c->truth[index].term == 0) {
         c->truth[index].term = term;
         c->truth[index].chain = chain;
+        c->truth[index].bound = node_term;
         if (index > c->truth_max) {
             c->truth_max = index;
+        }
+        if (!grow((void **)&c->frontier, &c->frontier_cap, node_term,
+                  sizeof *c->frontier)) {
+            sim_checker_fail(c, SIM_P_RUNTIME, "out of memory");
+            return;
+        }
+        if (index > c->frontier[node_term]) {
+            c->frontier[node_term] = index;
         }
     } else if (c->truth[index].term != term || c->truth[index].chain != chain) {
         sim_checker_fail(
@@ -264,6 +285,7 @@ static void truth_check(struct sim_checker *c,
 
 void sim_checker_applied(struct sim_checker *c,
                          raft_id id,
+                         raft_term term,
                          raft_index applied,
                          const struct raft_entry *e,
                          uint64_t chain)
@@ -283,11 +305,12 @@ void sim_checker_applied(struct sim_checker *c,
                          (unsigned long long)applied);
         return;
     }
-    truth_check(c, id, e->index, e->term, chain, "applies");
+    truth_check(c, id, term, e->index, e->term, chain, "applies");
 }
 
 void sim_checker_installed(struct sim_checker *c,
                            raft_id id,
+                           raft_term node_term,
                            raft_index applied,
                            raft_index index,
                            raft_term term,
@@ -301,7 +324,7 @@ void sim_checker_installed(struct sim_checker *c,
                          (unsigned long long)applied);
         return;
     }
-    truth_check(c, id, index, term, chain, "installs a snapshot of");
+    truth_check(c, id, node_term, index, term, chain, "installs a snapshot of");
 }
 
 void sim_checker_acked(struct sim_checker *c, raft_index index, raft_term term)

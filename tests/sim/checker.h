@@ -35,8 +35,12 @@
 
 struct sim_truth
 {
-    raft_term term; /* 0: unknown */
-    uint64_t chain; /* hash of the committed prefix [1, index] */
+    raft_term term;  /* 0: unknown */
+    uint64_t chain;  /* hash of the committed prefix [1, index] */
+    raft_term bound; /* the entry was committed in a term <= bound: the
+                        term of the first node that applied it, when it
+                        did (it learnt the commit from a leader of a term
+                        no higher than its own) */
 };
 
 struct sim_match_slot
@@ -66,6 +70,11 @@ struct sim_checker
     struct sim_truth *truth; /* [index]: committed history; owned */
     size_t truth_cap;
     raft_index truth_max; /* highest index known committed */
+    raft_index *frontier; /* [b]: highest committed index whose bound is
+                             b; a leader of term t must hold the highest
+                             of frontier[b < t] (Leader Completeness only
+                             speaks of leaders of later terms) */
+    size_t frontier_cap;
 
     raft_index ack_index; /* highest acknowledged write ... */
     raft_term ack_term;   /* ... and its term */
@@ -103,18 +112,20 @@ void sim_checker_new_leader(struct sim_checker *c,
                             raft_term term,
                             const struct sim_log *l);
 
-/* @id applied entry @e on top of applied index @applied, reaching the
- * prefix hash @chain (state-machine safety). */
+/* @id, in term @term, applied entry @e on top of applied index @applied,
+ * reaching the prefix hash @chain (state-machine safety). */
 void sim_checker_applied(struct sim_checker *c,
                          raft_id id,
+                         raft_term term,
                          raft_index applied,
                          const struct raft_entry *e,
                          uint64_t chain);
 
-/* @id installed a snapshot (index, term, chain) over applied index
- * @applied. */
+/* @id, in term @node_term, installed a snapshot (index, term, chain) over
+ * applied index @applied. */
 void sim_checker_installed(struct sim_checker *c,
                            raft_id id,
+                           raft_term node_term,
                            raft_index applied,
                            raft_index index,
                            raft_term term,

@@ -19,6 +19,7 @@ enum sim_event_kind {
     SIM_EV_CHAOS,    /* cluster: next fault */
     SIM_EV_HEAL,     /* cluster: heal the network */
     SIM_EV_SNAPSHOT, /* cluster: next snapshot taken by some node */
+    SIM_EV_CRASH,    /* node: crash now (a storm's voter) */
 };
 
 struct sim_event

@@ -27,8 +27,12 @@
 #include "trace.h"
 #include "workload.h"
 
-#define TICK_UNITS 10       /* virtual time units per raft tick */
-#define HEAL_TIME 20000     /* heal phase budget, time units */
+#define TICK_UNITS 10 /* virtual time units per raft tick */
+#define HEAL_STALL                                                       \
+    10000                   /* heal phase: give up after this long (time \
+                               units) without any log or state machine   \
+                               changing */
+#define HEAL_TIME 400000    /* heal phase: hard budget, time units */
 #define HEAL_CHECK_EVERY 64 /* steps between liveness checks */
 
 struct sim_cluster
@@ -58,7 +62,7 @@ struct sim_cluster
     uint64_t down_min, down_max;
     uint64_t snap_min, snap_max;
     unsigned max_down; /* nodes down at once */
-    unsigned w_crash, w_partition, w_isolate, w_oneway, w_campaign;
+    unsigned w_crash, w_partition, w_isolate, w_oneway, w_campaign, w_storm;
 };
 
 static const struct
@@ -199,6 +203,10 @@ static void setup_parameters(struct sim_cluster *c)
         c->env.crash_in_write_pm = on(c, SIM_F_CRASH) ? 20 : 0;
         c->env.restart_min = 1;
         c->env.restart_max = 60;
+        c->w_storm = on(c, SIM_F_CAMPAIGN) && on(c, SIM_F_CRASH) ? 12 : 0;
+        /* Pre-vote is a liveness aid: without it, storms of real
+         * candidacies (and split votes) happen at every forced campaign. */
+        c->env.raft.pre_vote = sim_prng_chance(p, 300);
         break;
     case SIM_SCENARIO_FIGURE8:
         /* Leaders replicate one entry per message to some followers, then
@@ -214,7 +222,7 @@ static void setup_parameters(struct sim_cluster *c)
         c->w_crash = on(c, SIM_F_CRASH) ? 6 : 0;
         c->w_isolate = on(c, SIM_F_PARTITION) ? 4 : 0;
         c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 4 : 0;
-        c->client_gap = 3;
+        c->client_gap = 12;
         c->read_pm = 100;
         break;
     case SIM_SCENARIO_STALE_READ:
@@ -236,17 +244,17 @@ static void setup_parameters(struct sim_cluster *c)
         break;
     }
     sim_net_init(&c->net, &net);
-    sim_trace_printf(&c->trace,
-                     "params: delay 1-%llu slow %u%% drop %u%% dup %u%% "
-                     "reorder %d, heartbeat %u inflight %u/%llu B append "
-                     "%llu B chunk %llu B, disk <= %llu",
-                     (unsigned long long)net.delay_max, net.slow_pm,
-                     net.drop_pm, net.dup_pm, net.reorder,
-                     c->env.raft.heartbeat_ticks, c->env.raft.max_inflight,
-                     (unsigned long long)c->env.raft.max_inflight_bytes,
-                     (unsigned long long)c->env.raft.max_append_bytes,
-                     (unsigned long long)c->env.raft.snapshot_chunk_bytes,
-                     (unsigned long long)c->env.disk_delay_max);
+    sim_trace_printf(
+        &c->trace,
+        "params: delay 1-%llu slow %u/1000 drop %u/1000 dup %u/1000 "
+        "reorder %d, heartbeat %u inflight %u/%llu B append "
+        "%llu B chunk %llu B, disk <= %llu",
+        (unsigned long long)net.delay_max, net.slow_pm, net.drop_pm, net.dup_pm,
+        net.reorder, c->env.raft.heartbeat_ticks, c->env.raft.max_inflight,
+        (unsigned long long)c->env.raft.max_inflight_bytes,
+        (unsigned long long)c->env.raft.max_append_bytes,
+        (unsigned long long)c->env.raft.snapshot_chunk_bytes,
+        (unsigned long long)c->env.disk_delay_max);
 }
 
 /* ---- helpers ------------------------------------------------------- */
@@ -410,6 +418,30 @@ static void heal_later(struct sim_cluster *c)
              sim_prng_between(&c->chaos_prng, c->heal_min, c->heal_max));
 }
 
+/* An election storm: two nodes campaign at once (a split vote), and a
+ * third crashes shortly after it voted, then comes back quickly, while vote
+ * requests may still be in flight.  A voter must remember its vote across
+ * the crash (§3.8), or one term gets two leaders. */
+static void storm(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
+    struct sim_node *a = random_up(c, p);
+    struct sim_node *b = random_up(c, p);
+    struct sim_node *v = random_up(c, p);
+    struct raft_event e;
+    if (a == NULL || b == NULL || v == NULL || a == b || v == a || v == b) {
+        return;
+    }
+    sim_trace_printf(&c->trace, "chaos: storm n%llu and n%llu, n%llu crashes",
+                     (unsigned long long)a->id, (unsigned long long)b->id,
+                     (unsigned long long)v->id);
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_CAMPAIGN;
+    sim_node_step(a, &c->env, &e);
+    sim_node_step(b, &c->env, &e);
+    schedule(c, SIM_EV_CRASH, v->id, sim_prng_between(p, 2, 40));
+}
+
 static void chaos(struct sim_cluster *c)
 {
     struct sim_prng *p = &c->chaos_prng;
@@ -466,7 +498,7 @@ static void chaos(struct sim_cluster *c)
             }
         }
         heal_later(c);
-    } else {
+    } else if ((r -= c->w_oneway) < c->w_campaign) {
         n = random_up(c, p);
         if (n != NULL) {
             sim_trace_printf(&c->trace, "chaos: n%llu campaigns",
@@ -475,6 +507,8 @@ static void chaos(struct sim_cluster *c)
             e.type = RAFT_EVENT_CAMPAIGN;
             sim_node_step(n, &c->env, &e);
         }
+    } else {
+        storm(c);
     }
     schedule(c, SIM_EV_CHAOS, 0,
              sim_prng_between(p, c->chaos_min, c->chaos_max));
@@ -575,6 +609,13 @@ static void dispatch(struct sim_cluster *c, struct sim_event *e)
         sim_trace_printf(&c->trace, "chaos: heal");
         sim_net_heal(&c->net);
         break;
+    case SIM_EV_CRASH:
+        if (current && !c->healing) {
+            sim_node_crash(n, &c->env);
+            schedule(c, SIM_EV_RESTART, n->id,
+                     sim_prng_between(&c->chaos_prng, 1, 30));
+        }
+        break;
     case SIM_EV_SNAPSHOT:
         if (!c->healing) {
             n = random_up(c, &c->disk_prng);
@@ -655,9 +696,26 @@ static bool live(struct sim_cluster *c, char *why, size_t len)
     return true;
 }
 
+/* A digest of applied indexes and durable logs: it changes while the
+ * cluster makes progress (a follower catching up entry by entry counts). */
+static uint64_t progress(const struct sim_cluster *c)
+{
+    uint64_t sum = 0;
+    raft_id id;
+    for (id = 1; id < c->next_id; id++) {
+        const struct sim_node *n = &c->nodes[id];
+        sum = sim_prng_mix(sum ^ n->disk.sm.applied);
+        sum = sim_prng_mix(sum ^ sim_log_last(&n->disk.log));
+        sum = sim_prng_mix(sum ^ n->disk.log.base);
+    }
+    return sum;
+}
+
 static void heal_phase(struct sim_cluster *c)
 {
     uint64_t deadline;
+    uint64_t stall;
+    uint64_t seen;
     raft_id id;
     char why[200] = "";
     c->healing = true;
@@ -670,10 +728,19 @@ static void heal_phase(struct sim_cluster *c)
         restart(c, &c->nodes[id]);
     }
     deadline = c->clock.now + HEAL_TIME;
-    while (!c->checker.failed && c->clock.now < deadline) {
-        if (c->step % HEAL_CHECK_EVERY == 0 && live(c, why, sizeof why)) {
-            sim_trace_printf(&c->trace, "heal: live");
-            return;
+    stall = c->clock.now + HEAL_STALL;
+    seen = progress(c);
+    while (!c->checker.failed && c->clock.now < deadline &&
+           c->clock.now < stall) {
+        if (c->step % HEAL_CHECK_EVERY == 0) {
+            if (live(c, why, sizeof why)) {
+                sim_trace_printf(&c->trace, "heal: live");
+                return;
+            }
+            if (progress(c) != seen) {
+                seen = progress(c);
+                stall = c->clock.now + HEAL_STALL;
+            }
         }
         if (!step(c)) {
             break;

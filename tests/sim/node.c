@@ -274,11 +274,28 @@ static void on_update(struct sim_node *n,
                 (unsigned long long)n->id, (unsigned long long)m->index,
                 (unsigned long long)m->term, (unsigned long long)t);
         } else {
+            sim_trace_printf(
+                env->trace,
+                "n%llu: to install snapshot (%llu, %llu) over "
+                "log (%llu, %llu]",
+                (unsigned long long)n->id, (unsigned long long)m->index,
+                (unsigned long long)m->term, (unsigned long long)n->mem.base,
+                (unsigned long long)sim_log_last(&n->mem));
             sim_log_install(&n->mem, m->index, m->term,
                             c->truth[m->index].chain);
         }
     }
     if (u->n_entries > 0) {
+        sim_trace_printf(env->trace,
+                         "n%llu: to persist [%llu, %llu] terms %llu..%llu "
+                         "over log (%llu, %llu]",
+                         (unsigned long long)n->id,
+                         (unsigned long long)u->entries[0].index,
+                         (unsigned long long)u->entries[u->n_entries - 1].index,
+                         (unsigned long long)u->entries[0].term,
+                         (unsigned long long)u->entries[u->n_entries - 1].term,
+                         (unsigned long long)n->mem.base,
+                         (unsigned long long)sim_log_last(&n->mem));
         rv = sim_log_append(&n->mem, u->entries, u->n_entries);
         if (rv != 0) {
             sim_checker_fail(c, SIM_P_RUNTIME,
@@ -332,9 +349,17 @@ void sim_node_step(struct sim_node *n,
     rv = raft_step(&n->raft, event, &u);
     if (rv != 0) {
         sim_checker_fail(env->checker, SIM_P_RUNTIME,
-                         "n%llu: raft_step(event %d) failed: %s",
+                         "n%llu: raft_step(event %d) failed: %s (core: "
+                         "commit %llu, last %llu; runtime: applied %llu, "
+                         "snapshot %llu, log (%llu, %llu])",
                          (unsigned long long)n->id, (int)event->type,
-                         goulette_strerror(rv));
+                         goulette_strerror(rv),
+                         (unsigned long long)raft_commit_index(&n->raft),
+                         (unsigned long long)raft_last_index(&n->raft),
+                         (unsigned long long)n->disk.sm.applied,
+                         (unsigned long long)n->disk.snap.meta.index,
+                         (unsigned long long)n->disk.log.base,
+                         (unsigned long long)sim_log_last(&n->disk.log));
         return;
     }
     on_update(n, env, &u);
@@ -450,8 +475,8 @@ static void install(struct sim_node *n,
                          (unsigned long long)meta->term, goulette_strerror(rv));
         return;
     }
-    sim_checker_installed(env->checker, n->id, before, meta->index, meta->term,
-                          n->disk.sm.chain);
+    sim_checker_installed(env->checker, n->id, n->term, before, meta->index,
+                          meta->term, n->disk.sm.chain);
     sim_trace_printf(env->trace, "n%llu: installed snapshot (%llu, %llu)",
                      (unsigned long long)n->id, (unsigned long long)meta->index,
                      (unsigned long long)meta->term);
@@ -519,7 +544,8 @@ static void apply(struct sim_node *n,
     for (i = 0; i < count && !env->checker->failed; i++) {
         raft_index before = n->disk.sm.applied;
         if (es[i].index != before + 1) {
-            sim_checker_applied(env->checker, n->id, before, &es[i], 0);
+            sim_checker_applied(env->checker, n->id, n->term, before, &es[i],
+                                0);
             return;
         }
         rv = sim_sm_apply(&n->disk.sm, &es[i]);
@@ -531,7 +557,7 @@ static void apply(struct sim_node *n,
                              goulette_strerror(rv));
             return;
         }
-        sim_checker_applied(env->checker, n->id, before, &es[i],
+        sim_checker_applied(env->checker, n->id, n->term, before, &es[i],
                             n->disk.sm.chain);
     }
     if (count == 0 || env->checker->failed) {
@@ -627,20 +653,27 @@ static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
 
 void sim_node_disk_done(struct sim_node *n, struct sim_env *env)
 {
-    struct sim_work *w = n->head;
+    /* Group commit (rule 2): one write makes every update queued so far
+     * durable, in order; updates the core hands back while they execute
+     * wait for the next write. */
+    struct sim_work *last = n->tail;
+    uint64_t inc = n->incarnation;
+    bool more = true;
     n->disk_busy = false;
-    if (w == NULL) {
-        return;
+    while (more && n->head != NULL && !env->checker->failed) {
+        struct sim_work *w = n->head;
+        more = w != last;
+        n->head = w->next;
+        if (n->head == NULL) {
+            n->tail = NULL;
+        }
+        execute(n, env, w);
+        work_free(w);
+        if (!n->up || n->incarnation != inc) {
+            return; /* crashed: the queue is gone */
+        }
     }
-    n->head = w->next;
-    if (n->head == NULL) {
-        n->tail = NULL;
-    }
-    execute(n, env, w);
-    work_free(w);
-    if (n->up) {
-        schedule_disk(n, env);
-    }
+    schedule_disk(n, env);
 }
 
 /* ---- lifecycle ---------------------------------------------------- */
@@ -802,12 +835,29 @@ void sim_node_destroy(struct sim_node *n)
     memset(n, 0, sizeof *n);
 }
 
+/* Whether the write queue holds a snapshot install: the core already
+ * moved to that snapshot, so a snapshot of the older state machine would be
+ * stale (raft_step rejects it with -EINVAL). */
+static bool install_pending(const struct sim_node *n)
+{
+    const struct sim_work *w;
+    for (w = n->head; w != NULL; w = w->next) {
+        if (w->install) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void sim_node_snapshot(struct sim_node *n, struct sim_env *env)
 {
     struct sim_sm *sm = &n->disk.sm;
     struct sim_snapshot next;
     struct raft_event e;
     int rv;
+    if (n->up && install_pending(n)) {
+        return;
+    }
     if (!n->up || sm->applied == 0 || sm->conf_index == 0 ||
         (n->disk.snap.has && sm->applied <= n->disk.snap.meta.index)) {
         return;
