@@ -192,12 +192,14 @@ static int start(struct raft__impl *r, const struct raft_event *ev)
     raft_index base = snap != NULL ? snap->index : 0;
     raft_term base_term = snap != NULL ? snap->term : 0;
     int rv;
+    if (n > 0 && e == NULL) {
+        return -EINVAL;
+    }
     while (n > 0 && e->index <= base) { /* trailing entries below it */
         e++;
         n--;
     }
-    if ((n > 0 && e == NULL) ||
-        !entries_valid(e, n, base + 1, base_term, UINT64_MAX)) {
+    if (!entries_valid(e, n, base + 1, base_term, UINT64_MAX)) {
         return -EINVAL;
     }
     if (snap != NULL && snap->index > 0) {

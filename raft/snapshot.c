@@ -13,8 +13,9 @@
  *   taken meanwhile).
  * - follower: chunks are accepted in order only; each accepted chunk is
  *   handed to the runtime to stage (update.snapshot_chunk); the last one
- *   also installs it (update.snapshot_install) and is acknowledged with an
- *   APPEND_RESP for the snapshot index. */
+ *   also installs it (update.snapshot_install), which replaces the whole
+ *   log, unless the log already holds the snapshot's last entry (then the
+ *   commit index just moves), and is acknowledged with an APPEND_RESP. */
 #include "snapshot.h"
 
 #include <stdlib.h>
@@ -207,6 +208,15 @@ static int install(struct raft__impl *r, const struct raft_snapshot_chunk *c)
 {
     struct raft_configuration conf;
     int rv;
+    r->recv.index = 0;
+    if (raft__log_term(&r->log, c->index) == c->term) {
+        /* §5.3: "If the follower has an entry that matches the snapshot's
+         * last included index and term, it retains the entries following
+         * it": the log already holds everything the snapshot covers, so
+         * there is nothing to install; the staged bytes are abandoned. */
+        raft__commit_to(r, c->index);
+        return 0;
+    }
     raft_configuration_init(&conf);
     rv = raft_configuration_decode(&c->conf, &conf);
     if (rv != 0) {
@@ -218,25 +228,15 @@ static int install(struct raft__impl *r, const struct raft_snapshot_chunk *c)
     r->snap.index = c->index;
     r->snap.term = c->term;
     r->snap.size = c->size;
-    if (raft__log_term(&r->log, c->index) == c->term) {
-        /* §5.3: "If the follower has an entry that matches the snapshot's
-         * last included index and term, it keeps the entries after it." */
-        raft__log_compact(&r->log, c->index, &r->out.garbage);
-    } else {
-        raft__log_reset(&r->log, c->index, c->term, &r->out.garbage);
-    }
+    /* Otherwise the whole log is discarded (rule 1 of raft.h). */
+    raft__log_reset(&r->log, c->index, c->term, &r->out.garbage);
     r->commit = c->index;
     r->applied = c->index;
     r->applied_sent = c->index;
-    if (r->stable < c->index) {
-        r->stable = c->index;
-    }
-    if (r->persist_from <= c->index) {
-        r->persist_from = c->index + 1;
-    }
+    r->stable = c->index;
+    r->persist_from = c->index + 1;
     raft__membership_reload(r);
     r->out.install = true;
-    r->recv.index = 0;
     return 0;
 }
 

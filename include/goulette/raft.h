@@ -38,8 +38,10 @@
  *    rejects chunks past offset 0 and the leader restarts the transfer.
  * 1. If u.snapshot_install is set: install the staged snapshot into the
  *    state machine and durably record its metadata, atomically, and discard
- *    every persisted log entry with index <= its index (the core has already
- *    done the same in memory).
+ *    EVERY persisted log entry, including those after its index (the core
+ *    has already done the same in memory: it installs a snapshot only when
+ *    its log does not hold the snapshot's last entry, so what follows in
+ *    the log is stale; entries after the snapshot come in later updates).
  * 2. If u.n_entries > 0: durably truncate the persisted log from
  *    u.entries[0].index on (entries there were superseded) and append
  *    u.entries.  If RAFT_UPDATE_HARD_STATE is set: durably store
