@@ -127,6 +127,7 @@ static void call_release_body(struct rpc_call *call)
 {
     if (call->conn != NULL) {
         call->conn->buffered -= call->held;
+        call->conn->server->buffered -= call->held;
     }
     call->held = 0;
     if (call->have_msg) {
@@ -283,6 +284,17 @@ static void call_deadline(uv_timer_t *t)
     }
     call_fail_early(call, RPC_STATUS_DEADLINE_EXCEEDED,
                     "context deadline exceeded", "200");
+}
+
+static void call_receive_timeout(uv_timer_t *t)
+{
+    struct rpc_call *call = t->data;
+
+    if (call->conn == NULL || call->state != CALL_BODY) {
+        return;
+    }
+    call_fail_early(call, RPC_STATUS_DEADLINE_EXCEEDED,
+                    "request not received in time", "200");
 }
 
 /* h2 callback: a client opened a stream. */
@@ -474,6 +486,11 @@ static void conn_headers_end(void *data, void *stream)
         call->has_deadline = true;
         call->deadline = uv_now(s->loop) + call->timeout_ms;
         uv_timer_start(&call->timer, call_deadline, call->timeout_ms, 0);
+    } else if (s->limits.receive_timeout_ms > 0) {
+        /* A request that never ends would hold a stream and its bytes
+         * forever; dispatch stops this timer. */
+        uv_timer_start(&call->timer, call_receive_timeout,
+                       s->limits.receive_timeout_ms, 0);
     }
 }
 
@@ -501,6 +518,11 @@ static void conn_data(void *data, void *stream, const uint8_t *p, size_t len)
                             "connection buffer limit exceeded", "200");
             return;
         }
+        if (s->buffered + len > s->limits.max_server_buffered) {
+            call_fail_early(call, RPC_STATUS_RESOURCE_EXHAUSTED,
+                            "server buffer limit exceeded", "200");
+            return;
+        }
         n = rpc_frame_decoder_feed(&call->dec, p, len, &m, &done);
         if (n == -EMSGSIZE) {
             snprintf(msg, sizeof msg,
@@ -518,6 +540,7 @@ static void conn_data(void *data, void *stream, const uint8_t *p, size_t len)
             return;
         }
         conn->buffered += (size_t)n;
+        s->buffered += (size_t)n;
         call->held += (size_t)n;
         p += n;
         len -= (size_t)n;
@@ -544,8 +567,12 @@ static void call_dispatch(struct rpc_call *call)
 
     call->state = CALL_DISPATCHED;
     call->refs++; /* the handler's */
+    if (!call->has_deadline) {
+        uv_timer_stop(&call->timer); /* the receive timeout */
+    }
     if (call->conn != NULL) {
         call->conn->buffered -= call->held;
+        call->conn->server->buffered -= call->held;
     }
     call->held = 0;
     /* Take the body out of the call: the handler may finish (and free) the

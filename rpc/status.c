@@ -89,7 +89,9 @@ void rpc_limits_default(struct rpc_limits *l)
     l->max_header_list = 16u << 10;   /* grpc-go sends 16 MiB; 16 KiB is
                                          plenty for our metadata */
     l->max_conn_buffered = 16u << 20; /* >= 2 max messages */
+    l->max_server_buffered = 256u << 20;
     l->max_connections = 1024;
+    l->receive_timeout_ms = 30 * 1000;
     l->idle_timeout_ms = 5 * 60 * 1000;
     l->ping_burst = 100;
     l->ping_per_sec = 10;

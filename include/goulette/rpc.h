@@ -65,7 +65,11 @@ struct rpc_limits
     uint32_t max_conn_buffered;        /* request bytes buffered per
                                           connection, and pending output bytes
                                           before reading pauses */
+    uint64_t max_server_buffered;      /* request bytes buffered by all
+                                          connections together */
     uint32_t max_connections;          /* accepted at once; more are closed */
+    uint32_t receive_timeout_ms;       /* a request without grpc-timeout must
+                                          arrive whole within this; 0: never */
     uint32_t idle_timeout_ms;          /* a connection with no open stream for
                                           this long is sent GOAWAY; 0: never */
     uint32_t ping_burst, ping_per_sec; /* PINGs a peer may send */
@@ -131,6 +135,7 @@ struct rpc_server
     struct rpc__conn *conns; /* list of open connections */
     size_t nconns;
     size_t handles;      /* uv handles not yet closed (conns, call timers) */
+    uint64_t buffered;   /* request bytes held by all connections */
     unsigned char *rbuf; /* owned read buffer, shared by connections */
     bool closing;
     void (*close_cb)(struct rpc_server *server);

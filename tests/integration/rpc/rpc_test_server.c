@@ -2,7 +2,8 @@
  * delayed reply, chosen failure, stats), a raw-bytes echo, canned
  * goulette.SentinelService answers, and grpc.health.v1.Health/Check, on
  * 127.0.0.1:PORT (argv[1]; 0 picks one).  Prints "PORT <n>" once
- * listening.  On SIGTERM/SIGINT it closes the server and exits 0 only if
+ * listening.  RPC_TEST_RECEIVE_TIMEOUT_MS overrides the receive timeout.
+ * On SIGTERM/SIGINT it closes the server and exits 0 only if
  * uv_loop_close() then succeeds. */
 #include <signal.h>
 #include <stdio.h>
@@ -122,7 +123,9 @@ static void delay(void *data, struct rpc_call *call, ProtobufCMessage *m)
     d->resp = init;
     d->payload = malloc(req->payload.len + 1);
     d->text = strdup(req->text);
-    memcpy(d->payload, req->payload.data, req->payload.len);
+    if (req->payload.len > 0) {
+        memcpy(d->payload, req->payload.data, req->payload.len);
+    }
     d->resp.payload.data = d->payload;
     d->resp.payload.len = req->payload.len;
     d->resp.text = d->text;
@@ -264,6 +267,10 @@ int main(int argc, char **argv)
     cfg.log = &ts.log;
     cfg.port = (uint16_t)(argc > 1 ? atoi(argv[1]) : 0);
     rpc_limits_default(&cfg.limits);
+    if (getenv("RPC_TEST_RECEIVE_TIMEOUT_MS") != NULL) {
+        cfg.limits.receive_timeout_ms =
+            (uint32_t)atoi(getenv("RPC_TEST_RECEIVE_TIMEOUT_MS"));
+    }
     if (rpc_server_init(&ts.server, &cfg) != 0) {
         return 1;
     }

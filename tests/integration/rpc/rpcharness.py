@@ -35,15 +35,16 @@ def generate_stubs():
 class Server:
     """rpc_test_server on a port it picks itself (it prints it)."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         self.proc = None
         self.port = None
+        self.env = dict(os.environ, **(env or {}))
 
     def start(self):
         if not SERVER:
             raise RuntimeError("RPC_TEST_SERVER is not set")
         self.proc = subprocess.Popen([SERVER, "0"], stdout=subprocess.PIPE,
-                                     stderr=None)
+                                     stderr=None, env=self.env)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("PORT "):
             self.kill()

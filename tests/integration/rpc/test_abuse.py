@@ -97,7 +97,8 @@ def goaway_code(frames):
 
 def setUpModule():
     global SERVER
-    SERVER = rpcharness.Server().start()
+    SERVER = rpcharness.Server(
+        env={"RPC_TEST_RECEIVE_TIMEOUT_MS": "500"}).start()
 
 
 SERVER_RC = None
@@ -222,6 +223,17 @@ class Abuse(unittest.TestCase):
         c.read_frames(timeout=1)
         c.close()
         self.assertLess(SERVER.rss_kib() - rss0, 64 * 1024)
+        self.assertServes()
+
+    def test_a_request_that_never_ends_is_answered_after_the_receive_timeout(self):
+        c = Conn()
+        c.send(frame(HEADERS, END_HEADERS, 1, request_block()))
+        c.send(frame(DATA, 0, 1, b"\x00\x00\x00\x00\x10abc"))  # 3 of 16
+        frames = c.read_frames(timeout=5)
+        c.close()
+        ended = [f for f in frames if f[0] == HEADERS and f[2] == 1 and
+                 f[1] & END_STREAM]
+        self.assertTrue(ended, "stream 1 was never answered: %r" % frames)
         self.assertServes()
 
     def test_many_connections_that_say_nothing_do_not_block_others(self):

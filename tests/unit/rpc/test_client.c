@@ -91,7 +91,9 @@ static void hold(void *data,
     uv_timer_start(&f.late, late_fire, f.late_ms, 0);
 }
 
-static void setup(void)
+static struct rpc_limits limits;
+
+static void setup_with(const struct rpc_limits *l)
 {
     struct rpc_server_config sc;
     struct rpc_client_config cc;
@@ -106,7 +108,7 @@ static void setup(void)
     uv_timer_init(&f.loop, &f.late);
     memset(&sc, 0, sizeof sc);
     sc.loop = &f.loop;
-    rpc_limits_default(&sc.limits);
+    sc.limits = *l;
     ck_assert_int_eq(rpc_server_init(&f.server, &sc), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Echo", &h_echo), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Fail", &h_fail), 0);
@@ -127,6 +129,21 @@ static void setup(void)
 static void server_closed(struct rpc_server *s)
 {
     f.server_closed++;
+}
+
+static void setup(void)
+{
+    rpc_limits_default(&limits);
+    setup_with(&limits);
+}
+
+/* One connection at most, idle after 200 ms. */
+static void setup_tight(void)
+{
+    rpc_limits_default(&limits);
+    limits.max_connections = 1;
+    limits.idle_timeout_ms = 200;
+    setup_with(&limits);
 }
 
 static void client_closed(struct rpc_client *c)
@@ -367,6 +384,54 @@ START_TEST(a_handler_may_close_the_server)
 }
 END_TEST
 
+START_TEST(an_idle_connection_is_closed_and_a_new_one_opens)
+{
+    call(f.address, "/t.S/Echo", "a", 5000);
+    ck_assert_int_eq(f.status, RPC_STATUS_OK);
+    ck_assert_uint_eq(f.server.nconns, 1);
+    /* GOAWAY after the idle time; the client leaves, the server forgets. */
+    while (f.server.nconns > 0) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    call(f.address, "/t.S/Echo", "b", 5000);
+    ck_assert_int_eq(f.status, RPC_STATUS_OK);
+    ck_assert_uint_eq(f.server.nconns, 1);
+}
+END_TEST
+
+static void other_closed(struct rpc_client *c)
+{
+    f.done += 100;
+}
+
+START_TEST(connections_beyond_the_limit_are_closed)
+{
+    struct rpc_client other;
+    struct rpc_client_config cc = {&f.loop, NULL, 0};
+    struct goulette_buf b = {"x", 1};
+    struct rpc_client_done d = {on_done, NULL};
+
+    /* Hold the one allowed connection with a call in progress. */
+    ck_assert_int_eq(
+        rpc_client_call(&f.client, f.address, "/t.S/Hold", &b, 0, &d), 0);
+    while (f.held == NULL) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(rpc_client_init(&other, &cc), 0);
+    ck_assert_int_eq(
+        rpc_client_call(&other, f.address, "/t.S/Echo", &b, 5000, &d), 0);
+    while (f.done == 0) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(f.status, RPC_STATUS_UNAVAILABLE);
+    ck_assert_uint_eq(f.server.nconns, 1);
+    rpc_client_close(&other, other_closed);
+    while (f.done < 100) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("rpc_client");
@@ -395,6 +460,13 @@ static Suite *client_suite(void)
     tcase_add_test(tc, calls_to_one_address_share_one_connection);
     tcase_add_test(tc, nothing_listening_is_unavailable);
     tcase_add_test(tc, bad_addresses_are_refused_synchronously);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_add_checked_fixture(tc, setup_tight, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, an_idle_connection_is_closed_and_a_new_one_opens);
+    tcase_add_test(tc, connections_beyond_the_limit_are_closed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("shutdown");
