@@ -125,7 +125,7 @@ int store_sm_open(const struct store_sm_config *config, struct store_sm **out)
     int rv;
 
     *out = NULL;
-    if (config == NULL || config->path == NULL) {
+    if (config == NULL || (config->db == NULL && config->path == NULL)) {
         return -EINVAL;
     }
     sm = calloc(1, sizeof *sm);
@@ -138,9 +138,14 @@ int store_sm_open(const struct store_sm_config *config, struct store_sm **out)
     if (rv != 0) {
         goto err_free;
     }
-    rv = store_ldb_open(config->path, sm->log, &sm->db);
-    if (rv != 0) {
-        goto err_state;
+    if (config->db != NULL) {
+        sm->db = config->db;
+    } else {
+        rv = store_ldb_open(config->path, sm->log, &sm->db);
+        if (rv != 0) {
+            goto err_state;
+        }
+        sm->owns_db = true;
     }
     rv = check_format(sm);
     if (rv != 0) {
@@ -154,15 +159,17 @@ int store_sm_open(const struct store_sm_config *config, struct store_sm **out)
         goto err_db;
     }
     goulette_logf(sm->log, GOULETTE_LOG_INFO, SUBSYS,
-                  "opened %s: applied %" PRIu64 ", revision %" PRIu64
+                  "state machine loaded: applied %" PRIu64 ", revision %" PRIu64
                   ", %zu topics, %zu brokers, %" PRIu64 " operations",
-                  config->path, sm->applied_index, sm->st.revision,
-                  sm->st.n_topics, sm->st.n_brokers, sm->st.counter);
+                  sm->applied_index, sm->st.revision, sm->st.n_topics,
+                  sm->st.n_brokers, sm->st.counter);
     *out = sm;
     return 0;
 
 err_db:
-    store_ldb_close(sm->db);
+    if (sm->owns_db) {
+        store_ldb_close(sm->db);
+    }
 err_state:
     store__state_fini(&sm->st);
 err_free:
@@ -178,7 +185,9 @@ void store_sm_close(struct store_sm *sm)
         return;
     }
     store__state_fini(&sm->st);
-    store_ldb_close(sm->db);
+    if (sm->owns_db) {
+        store_ldb_close(sm->db);
+    }
     free(sm);
 }
 

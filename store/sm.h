@@ -3,6 +3,7 @@
 #ifndef STORE_SM_H
 #define STORE_SM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "goulette/ldb.h"
@@ -12,7 +13,8 @@
 
 struct store_sm
 {
-    struct store_ldb *db;           /* owned */
+    struct store_ldb *db; /* owned when owns_db, else borrowed */
+    bool owns_db;
     const struct goulette_log *log; /* borrowed */
     unsigned vnodes;                /* ring points per broker */
     struct store__state st;         /* the model; matches the 'S' keys */

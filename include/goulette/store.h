@@ -114,26 +114,33 @@ void store_changes_fini(struct store_changes *changes);
 
 /* ---- The state machine -------------------------------------------------- */
 
-struct store_sm; /* opaque */
+struct store_sm;  /* opaque */
+struct store_ldb; /* include/goulette/ldb.h */
 
 struct store_sm_config
 {
-    const char *path;               /* LevelDB directory; borrowed */
+    /* The member's database, already open (store_ldb_open) and shared with
+     * the Raft runtime: borrowed until store_sm_close, which leaves it
+     * open.  When NULL, the store opens @path itself and owns it. */
+    struct store_ldb *db;
+    const char *path; /* LevelDB directory, used when db is NULL; borrowed */
     const struct goulette_log *log; /* borrowed until store_sm_close; may be
                                        NULL */
     unsigned vnodes; /* ring points per broker; 0 means STORE_RING_VNODES
                         (150).  Every node of a cluster must agree. */
 };
 
-/* Open (creating if missing) the node's LevelDB at @config->path, check its
- * format version, and load the state machine into memory.  *@out is
+/* Open the state machine on @config->db, or on the LevelDB at
+ * @config->path (created if missing); check the format version (writing it
+ * into a new database) and load the state machine into memory.  *@out is
  * returned, caller frees with store_sm_close.
  * Errors: -ENOMEM, -EINVAL (bad config), -EIO (LevelDB I/O error),
  * GOULETTE_ECORRUPT (unreadable database or records),
  * GOULETTE_EVERSION (written by an unknown format version). */
 int store_sm_open(const struct store_sm_config *config, struct store_sm **out);
 
-/* Close the database and free the state machine.  NULL is a no-op. */
+/* Free the state machine, and close the database if the store opened it.
+ * NULL is a no-op. */
 void store_sm_close(struct store_sm *sm);
 
 /* Result of applying one entry. */

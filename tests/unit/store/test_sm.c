@@ -165,6 +165,34 @@ START_TEST(raft_keys_are_left_alone)
 }
 END_TEST
 
+START_TEST(store_shares_a_database_opened_by_the_caller)
+{
+    struct store_ldb *db = NULL;
+    struct store_ldb_batch *b;
+    struct store_sm_config cfg = {.path = "/nonexistent/unused"};
+    struct store_sm *sm = NULL;
+    struct goulette_buf v;
+    ck_assert_int_eq(store_ldb_open(dir, NULL, &db), 0);
+    cfg.db = db;
+    ck_assert_int_eq(store_sm_open(&cfg, &sm), 0);
+    ck_assert_int_eq(reg(sm, 1, "b1"), 0);
+    /* The Raft runtime writes its keys through the same handle. */
+    b = store_ldb_batch_new();
+    store_ldb_batch_put(b, "Rhard", 5, "x", 1);
+    ck_assert_int_eq(store_ldb_write(db, b), 0);
+    store_ldb_batch_free(b);
+    store_sm_close(sm);
+    /* Closing the store left the database open. */
+    ck_assert_int_eq(store_ldb_get(db, NULL, "Rhard", 5, &v), 0);
+    free(v.base);
+    sm = NULL;
+    ck_assert_int_eq(store_sm_open(&cfg, &sm), 0);
+    ck_assert_uint_eq(store_sm_applied_index(sm), 1);
+    store_sm_close(sm);
+    store_ldb_close(db);
+}
+END_TEST
+
 /* ---- apply ----------------------------------------------------------------
  */
 
@@ -576,6 +604,7 @@ static Suite *sm_suite(void)
     tcase_add_test(tc, corrupt_record_is_reported_corrupt);
     tcase_add_test(tc, unreadable_database_is_corrupt);
     tcase_add_test(tc, raft_keys_are_left_alone);
+    tcase_add_test(tc, store_shares_a_database_opened_by_the_caller);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("apply");
