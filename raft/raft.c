@@ -191,6 +191,7 @@ static int start(struct raft__impl *r, const struct raft_event *ev)
     unsigned n = ev->start.n_entries;
     raft_index base = snap != NULL ? snap->index : 0;
     raft_term base_term = snap != NULL ? snap->term : 0;
+    unsigned i;
     int rv;
     if (n > 0 && e == NULL) {
         return -EINVAL;
@@ -198,6 +199,18 @@ static int start(struct raft__impl *r, const struct raft_event *ev)
     while (n > 0 && e->index <= base) { /* trailing entries below it */
         e++;
         n--;
+    }
+    /* Entries after the snapshot with an older term than its last entry
+     * are a stale suffix that a runtime kept across an install: they cannot
+     * be committed (terms never decrease along a log), so drop them. */
+    for (i = 0; i < n; i++) {
+        if (e[i].term < base_term) {
+            raft__warnf(r, "%llu: stale entries from %llu on dropped at start",
+                        (unsigned long long)r->cfg.id,
+                        (unsigned long long)e[i].index);
+            n = i;
+            break;
+        }
     }
     if (!entries_valid(e, n, base + 1, base_term, UINT64_MAX)) {
         return -EINVAL;
