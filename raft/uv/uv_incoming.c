@@ -36,7 +36,7 @@ static void refuse_close(struct raft_uv__conn *c, int rv, const char *why)
         return;
     }
     tr->stats.refused++;
-    raft_uv__log_refusal(tr, c, "%s (%s)", why, goulette_strerror(rv));
+    raft_uv__log_refusal(tr, c, "%s (%s)", why, raft_uv__strerror(rv));
     raft_uv__conn_close(c);
 }
 
@@ -49,7 +49,7 @@ static void refuse_with_ack(struct raft_uv__conn *c,
     uint8_t ack[RAFT_UV_ACK_SIZE];
 
     tr->stats.refused++;
-    raft_uv__log_refusal(tr, c, "%s (%s)", why, goulette_strerror(status));
+    raft_uv__log_refusal(tr, c, "%s (%s)", why, raft_uv__strerror(status));
     c->refusing = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     raft_uv__ack_encode(status, ack);
@@ -214,7 +214,7 @@ static void on_incoming_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         } else {
             goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
                           "peer %" PRIu64 " disconnected: %s", c->from,
-                          goulette_strerror((int)nread));
+                          raft_uv__strerror((int)nread));
             raft_uv__conn_close(c);
         }
         return;

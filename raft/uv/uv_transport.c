@@ -160,8 +160,24 @@ void raft_uv__log_refusal(struct raft_uv__transport *tr,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    goulette_logf(tr->config.log, GOULETTE_LOG_WARN, SUBSYS,
-                  "refused connection from %s: %s", c->remote, msg);
+    if (c->from != 0) {
+        goulette_logf(tr->config.log, GOULETTE_LOG_WARN, SUBSYS,
+                      "closed connection from member %" PRIu64 " at %s: %s",
+                      c->from, c->remote, msg);
+    } else {
+        goulette_logf(tr->config.log, GOULETTE_LOG_WARN, SUBSYS,
+                      "refused connection from %s: %s", c->remote, msg);
+    }
+}
+
+const char *raft_uv__strerror(int rv)
+{
+    /* libuv's codes are negative errnos, plus UV_EOF (-4095) just above
+     * the project range; goulette_strerror does not know the latter. */
+    if (rv == UV_EOF) {
+        return uv_strerror(rv);
+    }
+    return goulette_strerror(rv);
 }
 
 /* ------------------------------------------------------------------------
@@ -460,7 +476,7 @@ static void peer_conn_failed(struct raft_uv__conn *c, int rv, const char *what)
                   p->quiet ? GOULETTE_LOG_DEBUG : GOULETTE_LOG_WARN, SUBSYS,
                   "peer %" PRIu64 " at %s: %s %s: %s", p->id, p->address,
                   was_connected ? "connection lost on" : "dial failed at", what,
-                  goulette_strerror(rv));
+                  raft_uv__strerror(rv));
     p->quiet = true;
     id = p->id;
     if (tr->config.unreachable_cb != NULL) {
@@ -766,6 +782,7 @@ int raft_uv_transport_start(struct raft_uv_transport *t,
 {
     struct raft_uv__transport *tr = t->impl;
     struct sockaddr_storage addr;
+    char bound[RAFT_UV__REMOTE_MAX];
     int rv;
 
     if (tr->started || tr->closing || recv_cb == NULL) {
@@ -782,13 +799,16 @@ int raft_uv_transport_start(struct raft_uv_transport *t,
     }
     if (rv != 0) {
         goulette_logf(tr->config.log, GOULETTE_LOG_ERROR, SUBSYS,
-                      "listen on %s: %s", address, goulette_strerror(rv));
+                      "listen on %s: %s", address, raft_uv__strerror(rv));
         return rv;
     }
     tr->recv_cb = recv_cb;
     tr->started = true;
+    raft_uv_transport_address(t, bound, sizeof bound);
     goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
-                  "member %" PRIu64 " listening on %s", tr->config.id, address);
+                  "member %" PRIu64 " of cluster %016" PRIx64
+                  " listening on %s",
+                  tr->config.id, tr->config.cluster_id, bound);
     return 0;
 }
 

@@ -125,6 +125,7 @@ int raft_uv__conn_write_frame(struct raft_uv__conn *c,
 void raft_uv__conn_read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 struct raft_uv__peer *raft_uv__peer_find(struct raft_uv__transport *tr,
                                          raft_id id);
+const char *raft_uv__strerror(int rv);
 void raft_uv__sockaddr_name(const struct sockaddr *sa, char *buf, size_t n);
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))

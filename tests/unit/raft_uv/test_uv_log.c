@@ -186,8 +186,7 @@ START_TEST(snapshot_metadata_round_trips_and_drops_covered_entries)
     ck_assert_int_eq(
         raft_configuration_add(&m.conf, 1, "127.0.0.1:7001", RAFT_VOTER), 0);
     ck_assert_int_eq(
-        raft_configuration_add(&m.conf, 2, "127.0.0.1:7002", RAFT_LEARNER),
-        0);
+        raft_configuration_add(&m.conf, 2, "127.0.0.1:7002", RAFT_LEARNER), 0);
     m.index = 3;
     m.term = 2;
     m.conf_index = 1;
@@ -336,8 +335,7 @@ static Suite *uv_log_suite(void)
     tcase_add_test(tc, appended_entries_survive_reopen);
     tcase_add_test(tc, append_over_a_conflict_truncates_the_old_suffix);
     tcase_add_test(tc, hard_state_round_trips);
-    tcase_add_test(tc,
-                   snapshot_metadata_round_trips_and_drops_covered_entries);
+    tcase_add_test(tc, snapshot_metadata_round_trips_and_drops_covered_entries);
     tcase_add_test(tc, compaction_then_append_keeps_the_log_contiguous);
     tcase_add_test(tc, bootstrap_writes_the_initial_configuration_once);
     suite_add_tcase(s, tc);
