@@ -317,7 +317,10 @@ static void fs_reply_entry(struct fs_state *s,
     e.generation = n->generation;
     fs_stat_fill(s, n->ino, a, &e.attr);
     e.attr_timeout = 0;
-    e.entry_timeout = n->echo_creates > 0 ? 0 : FS_ENTRY_TIMEOUT;
+    /* A ghost's dentry must not outlive the replay it serves. */
+    e.entry_timeout = n->echo_creates > 0 || (n->flags & FS_INODE_GHOST)
+                          ? 0
+                          : FS_ENTRY_TIMEOUT;
     if (fuse_reply_entry(req, &e) == 0) {
         fs_inode_ref(n);
     } else {
@@ -523,10 +526,10 @@ static bool fs_lookup_echo(struct fs_state *s,
         return false;
     }
     if (kind == FS_ECHO_MODIFY) {
-        struct fs_inode *n = fs_inode_lookup(&s->inodes, dir->ino, name);
-        if (n != NULL && fs_node_attr(s, n, &a) == 0) {
-            fs_reply_entry(s, req, n, &a);
-            return true;
+        char path[FS_MAX_PATH];
+        if (fs_child_path(s, dir, name, path, sizeof path) == 0 &&
+            s->be.stat(s->be.data, path, &a) == 0) {
+            return false; /* it exists: the normal lookup binds it */
         }
     }
     rv = fs_inode_ghost(&s->inodes, 0, &g);
@@ -1082,6 +1085,13 @@ static void fs_op_flush(fuse_req_t req,
         /* A trailing newline written after a complete value. */
         h->flags &= ~(unsigned)FS_H_DIRTY;
         h->len = 0;
+    }
+    if ((h->flags & FS_H_DIRTY) && h->len == 0) {
+        /* ftruncate(0) and nothing written: a record cannot be emptied
+         * (rm removes it).  Nothing is proposed. */
+        h->flags &= ~(unsigned)FS_H_DIRTY;
+        fuse_reply_err(req, EPERM);
+        return;
     }
     if (pending) {
         final = fs_flush_is_final(s, h, fuse_req_ctx(req)->pid);

@@ -717,6 +717,45 @@ static int testbe_parse(const struct fs_mutation *m, struct testbe_cmd *cmd)
     return 0;
 }
 
+/* Whether the failed parse of @buf (@len bytes) failed only because the
+ * input stopped: jansson says "end of file" / "premature end of input", or
+ * an "invalid token" that is the unfinished tail of a literal or number. */
+static bool testbe_json_prefix(const char *buf,
+                               size_t len,
+                               const json_error_t *err)
+{
+    const char *near = strstr(err->text, "near '");
+    const char *tok;
+    size_t tl;
+    size_t i;
+    if (strstr(err->text, "end of file") != NULL ||
+        strstr(err->text, "premature end of input") != NULL) {
+        return true;
+    }
+    if (strncmp(err->text, "invalid token", 13) != 0 || near == NULL) {
+        return false;
+    }
+    tok = near + 6;
+    tl = strlen(tok);
+    if (tl == 0 || tok[tl - 1] != '\'') {
+        return false;
+    }
+    tl--;
+    if (tl == 0 || tl > len || memcmp(buf + len - tl, tok, tl) != 0) {
+        return false; /* not at the end of the input */
+    }
+    if (strncmp("true", tok, tl) == 0 || strncmp("false", tok, tl) == 0 ||
+        strncmp("null", tok, tl) == 0) {
+        return tl < 5;
+    }
+    for (i = 0; i < tl; i++) {
+        if (strchr("-+0123456789.eE", tok[i]) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int testbe_classify(void *data,
                            const char *path,
                            const void *buf,
@@ -739,8 +778,8 @@ static int testbe_classify(void *data,
         json_error_t err;
         json_t *j = json_loadb(p + i, t - i, 0, &err);
         if (j == NULL) {
-            /* A valid prefix fails only at the end of the input. */
-            return err.position >= (int)(t - i) ? FS_VALUE_INCOMPLETE : -EINVAL;
+            return testbe_json_prefix(p + i, t - i, &err) ? FS_VALUE_INCOMPLETE
+                                                          : -EINVAL;
         }
         json_decref(j);
     } else if (p[len - 1] != '\n') {
