@@ -176,6 +176,22 @@ uint16_t rpc_server_port(const struct rpc_server *server);
 void rpc_server_close(struct rpc_server *server,
                       void (*cb)(struct rpc_server *server));
 
+/* grpc.health.v1.Health/Check.  @check is called for every request with
+ * the requested service name ("" for the whole server) and returns 1 for
+ * SERVING, 0 for NOT_SERVING, or -ENOENT for a service it does not know
+ * (answered NOT_FOUND, as the health-checking protocol asks).  Watch is not
+ * served (UNIMPLEMENTED). */
+struct rpc_health
+{
+    int (*check)(void *data, const char *service);
+    void *data;
+};
+
+/* Serve Health/Check on @server with @health (borrowed until the server's
+ * close callback).  Errors: as rpc_server_register(). */
+int rpc_health_register(struct rpc_server *server,
+                        const struct rpc_health *health);
+
 /* The full method name of @call ("/pkg.Service/Method"); borrowed, valid
  * until the call is finished. */
 const char *rpc_call_method(const struct rpc_call *call);

@@ -5,6 +5,7 @@
  * listening.  RPC_TEST_RECEIVE_TIMEOUT_MS overrides the receive timeout.
  * On SIGTERM/SIGINT it closes the server and exits 0 only if
  * uv_loop_close() then succeeds. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,6 @@
 #include <goulette/rpc.h>
 
 #include "goulette.pb-c.h"
-#include "health.pb-c.h"
 #include "rpc_test.pb-c.h"
 
 struct delayed
@@ -173,14 +173,16 @@ static void raw_echo(void *data,
     (void)rpc_call_reply(call, req);
 }
 
-static void health(void *data, struct rpc_call *call, ProtobufCMessage *m)
+/* Serving as a whole; "goulettefs.test.Sick" is known but not serving. */
+static int health_check(void *data, const char *service)
 {
-    Grpc__Health__V1__HealthCheckResponse resp =
-        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-
-    resp.status =
-        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-    (void)rpc_call_reply_pb(call, &resp.base);
+    if (service[0] == '\0' || strcmp(service, "goulettefs.test.Test") == 0) {
+        return 1;
+    }
+    if (strcmp(service, "goulettefs.test.Sick") == 0) {
+        return 0;
+    }
+    return -ENOENT;
 }
 
 /* Canned GetTopicLeader: a leader named after the topic, or Goulette's
@@ -255,6 +257,7 @@ int main(int argc, char **argv)
     static struct test_server ts;
     struct rpc_server_config cfg;
     struct rpc_handler raw = {raw_echo, &ts};
+    static const struct rpc_health health = {health_check, NULL};
     int rv = 0;
 
     signal(SIGPIPE, SIG_IGN);
@@ -283,8 +286,7 @@ int main(int argc, char **argv)
     rv |= reg_pb(&ts, "/goulettefs.test.Test/Stats",
                  &goulettefs__test__stats_request__descriptor, stats);
     rv |= rpc_server_register(&ts.server, "/goulettefs.test.Test/Raw", &raw);
-    rv |= reg_pb(&ts, "/grpc.health.v1.Health/Check",
-                 &grpc__health__v1__health_check_request__descriptor, health);
+    rv |= rpc_health_register(&ts.server, &health);
     rv |= reg_pb(&ts, "/goulette.SentinelService/GetTopicLeader",
                  &goulette__get_topic_leader_request__descriptor, topic_leader);
     rv |= reg_pb(&ts, "/goulette.SentinelService/KeepAlive",

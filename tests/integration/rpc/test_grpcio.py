@@ -161,6 +161,16 @@ class Grpc(unittest.TestCase):
         h = health_pb2_grpc.HealthStub(self.channel)
         r = h.Check(health_pb2.HealthCheckRequest(), timeout=10)
         self.assertEqual(r.status, health_pb2.HealthCheckResponse.SERVING)
+        r = h.Check(health_pb2.HealthCheckRequest(
+            service="goulettefs.test.Sick"), timeout=10)
+        self.assertEqual(r.status, health_pb2.HealthCheckResponse.NOT_SERVING)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            h.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
+        self.assertCode(ctx, grpc.StatusCode.NOT_FOUND)
+        # Watch is not served.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            next(iter(h.Watch(health_pb2.HealthCheckRequest(), timeout=10)))
+        self.assertCode(ctx, grpc.StatusCode.UNIMPLEMENTED)
 
     def test_compressed_requests_are_unimplemented(self):
         with self.assertRaises(grpc.RpcError) as ctx:
