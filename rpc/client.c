@@ -703,6 +703,30 @@ err_call:
     return rv == -EAGAIN ? -ENOMEM : rv;
 }
 
+int rpc_client_call_pb(struct rpc_client *c,
+                       const char *address,
+                       const char *method,
+                       const ProtobufCMessage *req,
+                       uint64_t timeout_ms,
+                       const struct rpc_client_done *done)
+{
+    struct goulette_buf b;
+    uint8_t small[256];
+    int rv;
+
+    b.len = protobuf_c_message_get_packed_size(req);
+    b.base = b.len <= sizeof small ? small : malloc(b.len);
+    if (b.base == NULL) {
+        return -ENOMEM;
+    }
+    protobuf_c_message_pack(req, b.base);
+    rv = rpc_client_call(c, address, method, &b, timeout_ms, done);
+    if (b.base != small) {
+        free(b.base);
+    }
+    return rv;
+}
+
 static void client_closer_closed(uv_handle_t *h)
 {
     struct rpc_client *c = h->data;

@@ -288,6 +288,16 @@ int rpc_client_call(struct rpc_client *client,
                     uint64_t timeout_ms,
                     const struct rpc_client_done *done);
 
+/* rpc_client_call() with @req packed from a protobuf-c message (borrowed).
+ * The response stays bytes: unpack it with the response type's
+ * __unpack() in @done.  Errors: as rpc_client_call(). */
+int rpc_client_call_pb(struct rpc_client *client,
+                       const char *address,
+                       const char *method,
+                       const ProtobufCMessage *req,
+                       uint64_t timeout_ms,
+                       const struct rpc_client_done *done);
+
 /* Fail every call in flight with CANCELLED, close every connection, then
  * call @cb (may be NULL) once every handle is closed. */
 void rpc_client_close(struct rpc_client *client,

@@ -9,6 +9,8 @@
 #include <goulette/err.h>
 #include <goulette/rpc.h>
 
+#include "health.pb-c.h"
+
 struct fixture
 {
     uv_loop_t loop;
@@ -93,6 +95,13 @@ static void hold(void *data,
 
 static struct rpc_limits limits;
 
+static int health_check(void *data, const char *service)
+{
+    return service[0] == '\0' ? 1 : -ENOENT;
+}
+
+static const struct rpc_health health = {health_check, NULL};
+
 static void setup_with(const struct rpc_limits *l)
 {
     struct rpc_server_config sc;
@@ -115,6 +124,7 @@ static void setup_with(const struct rpc_limits *l)
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Hold", &h_hold), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Shutdown", &h_shut),
                      0);
+    ck_assert_int_eq(rpc_health_register(&f.server, &health), 0);
     ck_assert_int_eq(rpc_server_register(&f.server, "/t.S/Echo", &h_echo),
                      -EEXIST);
     ck_assert_int_eq(rpc_server_register(&f.server, "bad", &h_echo), -EINVAL);
@@ -210,6 +220,41 @@ START_TEST(call_round_trips_through_the_server)
     ck_assert_int_eq(f.status, RPC_STATUS_OK);
     ck_assert_uint_eq(f.body_len, 5);
     ck_assert_int_eq(memcmp(f.body, "hello", 5), 0);
+}
+END_TEST
+
+START_TEST(protobuf_calls_reach_the_health_service)
+{
+    Grpc__Health__V1__HealthCheckRequest req =
+        GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    Grpc__Health__V1__HealthCheckResponse *resp;
+    struct rpc_client_done d = {on_done, NULL};
+
+    ck_assert_int_eq(
+        rpc_client_call_pb(&f.client, f.address, "/grpc.health.v1.Health/Check",
+                           &req.base, 5000, &d),
+        0);
+    while (f.done == 0) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(f.status, RPC_STATUS_OK);
+    resp = grpc__health__v1__health_check_response__unpack(
+        NULL, f.body_len, (const uint8_t *)f.body);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_int_eq(
+        resp->status,
+        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+    grpc__health__v1__health_check_response__free_unpacked(resp, NULL);
+
+    req.service = "other";
+    ck_assert_int_eq(
+        rpc_client_call_pb(&f.client, f.address, "/grpc.health.v1.Health/Check",
+                           &req.base, 5000, &d),
+        0);
+    while (f.done == 1) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(f.status, RPC_STATUS_NOT_FOUND);
 }
 END_TEST
 
@@ -442,6 +487,7 @@ static Suite *client_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, call_round_trips_through_the_server);
     tcase_add_test(tc, an_empty_request_round_trips);
+    tcase_add_test(tc, protobuf_calls_reach_the_health_service);
     tcase_add_test(tc, an_unknown_method_is_unimplemented);
     tcase_add_test(tc, non_ascii_error_messages_round_trip);
     tcase_add_test(tc, many_concurrent_calls_all_complete);
