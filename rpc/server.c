@@ -254,7 +254,10 @@ static void call_fail_early(struct rpc_call *call,
     call_release_body(call);
     call->state = CALL_DONE;
     uv_timer_stop(&call->timer);
-    if (call_send_status(call, status, message, http_status) != 0) {
+    /* The flush inside may close the stream and detach the call: look at
+     * call->conn again afterwards. */
+    if (call_send_status(call, status, message, http_status) != 0 &&
+        call->conn != NULL) {
         rpc__h2_reset(call->conn->h2, call->stream_id, RPC__H2_INTERNAL_ERROR);
         rpc__pump_flush(&call->conn->pump);
     }
@@ -1067,7 +1070,7 @@ static int call_finish(struct rpc_call *call,
     } else {
         rv = call_send_status(call, status, message, "200");
     }
-    if (rv != 0) {
+    if (rv != 0 && call->conn != NULL) {
         rpc__h2_reset(call->conn->h2, call->stream_id, RPC__H2_INTERNAL_ERROR);
         rpc__pump_flush(&call->conn->pump);
     }
