@@ -288,15 +288,53 @@ static char *go_escape(const char *in, size_t *len)
     return out;
 }
 
+/* Output buffer for json_dump_callback.  The failure flag is sticky because
+ * jansson 2.14 ignores the callback's result for object keys: on a failed
+ * append it would carry on and report success with bytes missing. */
+struct dump_buf
+{
+    char *p;
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+static int dump_append(const char *data, size_t size, void *arg)
+{
+    struct dump_buf *b = arg;
+    if (b->failed) {
+        return -1;
+    }
+    if (b->len + size + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+        while (cap < b->len + size + 1) {
+            cap *= 2;
+        }
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return -1;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, size);
+    b->len += size;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
 char *store__json_dump(const json_t *json, size_t *len)
 {
-    char *raw = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char *out;
-    if (raw == NULL) {
-        return NULL;
+    struct dump_buf b = {NULL, 0, 0, false};
+    char *out = NULL;
+    int rv = json_dump_callback(json, dump_append, &b,
+                                JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (rv == 0 && !b.failed && b.p != NULL) {
+        out = go_escape(b.p, len);
     }
-    out = go_escape(raw, len);
-    free(raw);
+    free(b.p);
     return out;
 }
 
@@ -343,14 +381,16 @@ char *store__topic_encode(const struct store__topic_rec *t, size_t *len)
         }
     }
     if (json_object_set_new(o, "topic", json_string(t->topic)) ||
-        json_object_set_new(o, "brokers", arr) ||
+        json_object_set(o, "brokers", arr) ||
         json_object_set_new(o, "version", json_integer(t->version)) ||
         json_object_set_new(o, "timestamp", json_integer(t->timestamp)) ||
         json_object_set_new(o, "replica_count",
                             json_integer(t->replica_count))) {
+        json_decref(arr);
         json_decref(o);
         return NULL;
     }
+    json_decref(arr); /* o holds it now */
     return dump_and_free(o, len);
 }
 
@@ -373,10 +413,12 @@ char *store__broker_encode(const struct store__broker_rec *b, size_t *len)
     if (json_object_set_new(o, "broker_id", json_string(b->broker_id)) ||
         json_object_set_new(o, "address", json_string(b->address)) ||
         json_object_set_new(o, "status", json_integer(b->status)) ||
-        json_object_set_new(o, "topics", arr)) {
+        json_object_set(o, "topics", arr)) {
+        json_decref(arr);
         json_decref(o);
         return NULL;
     }
+    json_decref(arr); /* o holds it now */
     return dump_and_free(o, len);
 }
 

@@ -208,19 +208,47 @@ int store_ring_remove(struct store_ring *ring, const char *id)
     return 0;
 }
 
-/* qsort comparator context: qsort has none, so the rank is folded in by
- * sorting (hash, member) and resolving owners afterwards. */
-static int point_cmp(const void *a, const void *b)
+static bool point_less(const struct store_ring_point *x,
+                       const struct store_ring_point *y)
 {
-    const struct store_ring_point *x = a;
-    const struct store_ring_point *y = b;
-    if (x->hash != y->hash) {
-        return x->hash < y->hash ? -1 : 1;
+    return x->hash != y->hash ? x->hash < y->hash : x->member < y->member;
+}
+
+static void sift_down(struct store_ring_point *a, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        struct store_ring_point tmp;
+        if (child >= n) {
+            return;
+        }
+        if (child + 1 < n && point_less(&a[child], &a[child + 1])) {
+            child++;
+        }
+        if (!point_less(&a[root], &a[child])) {
+            return;
+        }
+        tmp = a[root];
+        a[root] = a[child];
+        a[child] = tmp;
+        root = child;
     }
-    if (x->member != y->member) {
-        return x->member < y->member ? -1 : 1;
+}
+
+/* In-place heapsort by (hash, member).  Not qsort: glibc's qsort allocates
+ * and silently changes algorithm when that fails, and a sort must neither
+ * fail nor allocate here (rollbacks re-sort). */
+static void sort_points(struct store_ring_point *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;) {
+        sift_down(a, i, n);
     }
-    return 0;
+    for (size_t end = n; end > 1; end--) {
+        struct store_ring_point tmp = a[0];
+        a[0] = a[end - 1];
+        a[end - 1] = tmp;
+        sift_down(a, 0, end - 1);
+    }
 }
 
 /* Sort the points and make every point of a shared hash belong to the
@@ -232,7 +260,7 @@ static void ring_settle(struct store_ring *ring)
     if (!ring->dirty) {
         return;
     }
-    qsort(ring->points, ring->n_points, sizeof *ring->points, point_cmp);
+    sort_points(ring->points, ring->n_points);
     while (i < ring->n_points) {
         size_t j = i + 1;
         uint32_t best = ring->points[i].member;
