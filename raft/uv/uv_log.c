@@ -192,8 +192,8 @@ static int decode_entry(const struct goulette_log *log,
 {
     const unsigned char *p = val.base;
     if (key.len != 10) {
-        goulette_logf(log, GOULETTE_LOG_ERROR, "raft",
-                      "log key of %zu bytes", key.len);
+        goulette_logf(log, GOULETTE_LOG_ERROR, "raft", "log key of %zu bytes",
+                      key.len);
         return GOULETTE_ECORRUPT;
     }
     e->index = entry_key_index(key.base);
@@ -243,18 +243,21 @@ static int push_entry(struct raft_uv_log_state *s,
     return 0;
 }
 
+/* Load every entry on disk, from the lowest key: entries at or below the
+ * snapshot index (kept for followers that lag a little) included, since the
+ * core skips them at START.  The entries must be consecutive, and must reach
+ * the entry after the snapshot: a hole there would lose committed entries. */
 static int load_entries(struct store_ldb *db,
                         const struct goulette_log *log,
                         struct raft_uv_log_state *s)
 {
-    unsigned char lo[10];
+    unsigned char lo[2] = {'R', 'E'};
     unsigned char hi[2] = {'R', 'E' + 1};
     struct store_ldb_iter *it;
     unsigned cap = 0;
-    raft_index expect = s->snapshot.index + 1;
+    raft_index expect = 0;
     int rv = 0;
 
-    entry_key(expect, lo);
     it = store_ldb_iter_new(db, NULL, lo, sizeof lo, hi, sizeof hi);
     if (it == NULL) {
         return -ENOMEM;
@@ -266,7 +269,7 @@ static int load_entries(struct store_ldb *db,
         if (rv != 0) {
             goto out;
         }
-        if (e.index != expect) {
+        if (expect != 0 && e.index != expect) {
             goulette_logf(log, GOULETTE_LOG_ERROR, "raft",
                           "log has a gap: entry %llu follows %llu",
                           (unsigned long long)e.index,
@@ -280,7 +283,7 @@ static int load_entries(struct store_ldb *db,
             free(e.data.base);
             goto out;
         }
-        expect++;
+        expect = e.index + 1;
     }
     rv = store_ldb_iter_status(it);
 out:
@@ -303,8 +306,12 @@ int raft_uv_log_load(struct store_ldb *db,
     if (rv == 0) {
         rv = load_entries(db, log, s);
     }
-    if (rv == 0 && s->n_entries > 0 && s->snapshot.index > 0 &&
-        s->entries[0].index != s->snapshot.index + 1) {
+    if (rv == 0 && s->n_entries > 0 &&
+        s->entries[0].index > s->snapshot.index + 1) {
+        goulette_logf(log, GOULETTE_LOG_ERROR, "raft",
+                      "log starts at entry %llu but the snapshot ends at %llu",
+                      (unsigned long long)s->entries[0].index,
+                      (unsigned long long)s->snapshot.index);
         rv = GOULETTE_ECORRUPT;
     }
     if (rv != 0) {
@@ -407,9 +414,8 @@ int raft_uv_log_hard_state(struct store_ldb_batch *b,
     return 0;
 }
 
-int raft_uv_log_snapshot(struct raft_uv_log *l,
-                         struct store_ldb_batch *b,
-                         const struct raft_snapshot_meta *meta)
+int raft_uv_log_snapshot_record(struct store_ldb_batch *b,
+                                const struct raft_snapshot_meta *meta)
 {
     struct goulette_buf conf = {NULL, 0};
     unsigned char *val;
@@ -436,7 +442,22 @@ int raft_uv_log_snapshot(struct raft_uv_log *l,
     store_ldb_batch_put(b, key_snapshot, sizeof key_snapshot, val, len);
     free(val);
     free(conf.base);
-    raft_uv_log_compact(l, b, meta->index + 1);
+    return 0;
+}
+
+int raft_uv_log_snapshot_install(struct raft_uv_log *l,
+                                 struct store_ldb_batch *b,
+                                 const struct raft_snapshot_meta *meta)
+{
+    int rv = raft_uv_log_snapshot_record(b, meta);
+    if (rv != 0) {
+        return rv;
+    }
+    if (l->last != 0) {
+        delete_entries(l, b, l->first, l->last);
+    }
+    l->first = 0;
+    l->last = 0;
     return 0;
 }
 

@@ -20,14 +20,15 @@
 #include <goulette/ldb.h>
 #include <goulette/raft.h>
 
-/* What a member finds on disk at start. */
+/* What a member finds on disk at start: entries may begin at or below the
+ * snapshot index (the core skips those). */
 struct raft_uv_log_state
 {
-    struct raft_hard_state hard_state; /* zeros when none was written */
+    struct raft_hard_state hard_state;  /* zeros when none was written */
     struct raft_snapshot_meta snapshot; /* index 0 when there is none; conf
                                            owned */
-    struct raft_entry *entries; /* the entries after snapshot.index, in
-                                   order; owned, data included */
+    struct raft_entry *entries;         /* every persisted entry, consecutive;
+                                           owned, data included */
     unsigned n_entries;
 };
 
@@ -51,8 +52,7 @@ struct raft_uv_log
 };
 
 /* Start from what raft_uv_log_load found. */
-void raft_uv_log_init(struct raft_uv_log *l,
-                      const struct raft_uv_log_state *s);
+void raft_uv_log_init(struct raft_uv_log *l, const struct raft_uv_log_state *s);
 
 /* Queue into @b: delete persisted entries from entries[0].index on (they
  * were superseded), then put @entries (@n > 0, consecutive indexes).
@@ -66,12 +66,19 @@ int raft_uv_log_append(struct raft_uv_log *l,
 int raft_uv_log_hard_state(struct store_ldb_batch *b,
                            const struct raft_hard_state *hs);
 
-/* Queue a snapshot's metadata into @b, and the deletion of every persisted
- * entry up to @meta->index (rule 1 of raft.h: entries after the snapshot, if
- * the log still has them, stay).  Errors: -ENOMEM. */
-int raft_uv_log_snapshot(struct raft_uv_log *l,
-                         struct store_ldb_batch *b,
-                         const struct raft_snapshot_meta *meta);
+/* Queue the metadata of a snapshot this member took into @b.  The log is
+ * left alone: compaction behind the snapshot is a separate step
+ * (raft_uv_log_compact), as the core asks for it.  Errors: -ENOMEM. */
+int raft_uv_log_snapshot_record(struct store_ldb_batch *b,
+                                const struct raft_snapshot_meta *meta);
+
+/* Queue the metadata of a snapshot received from the leader into @b, and
+ * the deletion of every persisted entry (raft.h rule 1: the core installs a
+ * snapshot only when its log lacks the snapshot's last entry, so the whole
+ * log is stale).  Errors: -ENOMEM. */
+int raft_uv_log_snapshot_install(struct raft_uv_log *l,
+                                 struct store_ldb_batch *b,
+                                 const struct raft_snapshot_meta *meta);
 
 /* Queue the deletion of persisted entries below @index (log compaction behind
  * a snapshot). */

@@ -65,23 +65,13 @@ struct raft_uv_node
     struct read *reads;       /* ordered by context */
     uint64_t next_context;
 
-    raft_index applied;  /* highest index handed to the apply callback */
-    bool stopped;        /* close began, or a fatal error: take no work */
-    int fatal;           /* the error that stopped applying, or 0 */
+    raft_index applied; /* highest index handed to the apply callback */
+    bool stopped;       /* close began, or a fatal error: take no work */
+    int fatal;          /* the error that stopped applying, or 0 */
 
     void (*close_cb)(void *arg);
     void *close_arg;
 };
-
-static void node_logf(struct raft_uv_node *n,
-                      enum goulette_log_level level,
-                      const char *fmt,
-                      const char *what,
-                      int rv)
-{
-    goulette_logf(n->config.log, level, "raft", fmt, what,
-                  goulette_strerror(rv));
-}
 
 static int step(struct raft_uv_node *n, const struct raft_event *e);
 
@@ -209,9 +199,11 @@ static void apply(struct raft_uv_node *n, const struct raft_update *u)
         result = n->config.apply(n->config.data, e, &fatal);
         if (fatal != 0) {
             n->fatal = fatal;
-            node_logf(n, GOULETTE_LOG_ERROR,
-                      "cannot apply %s: %s; this member stops applying",
-                      "entry", fatal);
+            goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
+                          "cannot apply entry %llu: %s; this member stops "
+                          "applying",
+                          (unsigned long long)e->index,
+                          goulette_strerror(fatal));
             break;
         }
         n->applied = e->index;
@@ -287,8 +279,8 @@ static int execute(struct raft_uv_node *n,
     *n_next = 0;
     rv = persist(n, u);
     if (rv != 0) {
-        node_logf(n, GOULETTE_LOG_ERROR, "cannot persist the %s: %s", "log",
-                  rv);
+        goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot persist the log: %s", goulette_strerror(rv));
         return rv;
     }
     if (n->config.send != NULL) {
@@ -336,8 +328,9 @@ static int step(struct raft_uv_node *n, const struct raft_event *e)
         unsigned i;
         rv = raft_step(&n->raft, &pending[head++], &u);
         if (rv != 0) {
-            node_logf(n, GOULETTE_LOG_ERROR, "raft_step failed on %s: %s",
-                      "event", rv);
+            goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
+                          "raft_step failed on event %d: %s",
+                          (int)pending[head - 1].type, goulette_strerror(rv));
             return rv;
         }
         rv = execute(n, &u, next, &n_next);
@@ -563,8 +556,8 @@ static int load_and_start(struct raft_uv_node *n)
     if (rv != 0) {
         return rv;
     }
-    if (s.n_entries == 0 && s.snapshot.index == 0 &&
-        s.hard_state.term == 0 && n->config.bootstrap != NULL) {
+    if (s.n_entries == 0 && s.snapshot.index == 0 && s.hard_state.term == 0 &&
+        n->config.bootstrap != NULL) {
         raft_uv_log_state_fini(&s);
         rv = raft_uv_log_bootstrap(n->config.db, n->config.bootstrap);
         if (rv != 0) {

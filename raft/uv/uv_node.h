@@ -94,9 +94,7 @@ int raft_uv_node_propose(struct raft_uv_node *node,
 
 /* Begin a linearizable read.  @cb fires exactly once, from the loop.
  * Errors (cb not called): -ENOMEM, GOULETTE_ESHUTDOWN. */
-int raft_uv_node_read(struct raft_uv_node *node,
-                      raft_uv_read_cb cb,
-                      void *arg);
+int raft_uv_node_read(struct raft_uv_node *node, raft_uv_read_cb cb, void *arg);
 
 /* Hand a message that arrived from a peer to the core (borrowed). */
 void raft_uv_node_receive(struct raft_uv_node *node,

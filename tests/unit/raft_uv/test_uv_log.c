@@ -164,10 +164,19 @@ struct snap_arg
     struct raft_snapshot_meta *m;
 };
 
+/* A snapshot this member took, then compaction behind it. */
 static void fill_snapshot(struct store_ldb_batch *b, void *arg)
 {
     struct snap_arg *a = arg;
-    ck_assert_int_eq(raft_uv_log_snapshot(a->l, b, a->m), 0);
+    ck_assert_int_eq(raft_uv_log_snapshot_record(b, a->m), 0);
+    raft_uv_log_compact(a->l, b, a->m->index + 1);
+}
+
+/* A snapshot received from the leader. */
+static void fill_install(struct store_ldb_batch *b, void *arg)
+{
+    struct snap_arg *a = arg;
+    ck_assert_int_eq(raft_uv_log_snapshot_install(a->l, b, a->m), 0);
 }
 
 START_TEST(snapshot_metadata_round_trips_and_drops_covered_entries)
@@ -207,6 +216,70 @@ START_TEST(snapshot_metadata_round_trips_and_drops_covered_entries)
     ck_assert_uint_eq(s.n_entries, 2);
     assert_entry(&s.entries[0], 4, 2, "d");
     assert_entry(&s.entries[1], 5, 2, "e");
+    raft_uv_log_state_fini(&s);
+    raft_configuration_fini(&m.conf);
+}
+END_TEST
+
+START_TEST(an_installed_snapshot_replaces_the_whole_log)
+{
+    struct raft_uv_log_state s;
+    struct raft_uv_log l = {0, 0};
+    struct raft_snapshot_meta m;
+    struct raft_entry e[3] = {entry(1, 1, "a"), entry(2, 1, "b"),
+                              entry(3, 1, "c")};
+    struct raft_entry next[1] = {entry(10, 4, "after")};
+    struct snap_arg a = {&l, &m};
+
+    append(&l, e, 3);
+    memset(&m, 0, sizeof m);
+    raft_configuration_init(&m.conf);
+    raft_configuration_add(&m.conf, 1, "h:1", RAFT_VOTER);
+    m.index = 9;
+    m.term = 4;
+    write_batch(fill_install, &a);
+    ck_assert_uint_eq(l.last, 0);
+    ck_assert_int_eq(raft_uv_log_load(db, NULL, &s), 0);
+    ck_assert_uint_eq(s.snapshot.index, 9);
+    ck_assert_uint_eq(s.n_entries, 0);
+    raft_uv_log_state_fini(&s);
+    append(&l, next, 1);
+    reopen();
+    ck_assert_int_eq(raft_uv_log_load(db, NULL, &s), 0);
+    ck_assert_uint_eq(s.n_entries, 1);
+    assert_entry(&s.entries[0], 10, 4, "after");
+    raft_uv_log_state_fini(&s);
+    raft_configuration_fini(&m.conf);
+}
+END_TEST
+
+START_TEST(trailing_entries_below_the_snapshot_are_loaded)
+{
+    struct raft_uv_log_state s;
+    struct raft_uv_log l = {0, 0};
+    struct raft_snapshot_meta m;
+    struct raft_entry e[4] = {entry(1, 1, "a"), entry(2, 1, "b"),
+                              entry(3, 1, "c"), entry(4, 1, "d")};
+    struct store_ldb_batch *b;
+
+    append(&l, e, 4);
+    memset(&m, 0, sizeof m);
+    raft_configuration_init(&m.conf);
+    raft_configuration_add(&m.conf, 1, "h:1", RAFT_VOTER);
+    m.index = 3;
+    m.term = 1;
+    b = store_ldb_batch_new();
+    ck_assert_int_eq(raft_uv_log_snapshot_record(b, &m), 0);
+    raft_uv_log_compact(&l, b, 2); /* keep 2 and 3 as trailing entries */
+    ck_assert_int_eq(store_ldb_write(db, b), 0);
+    store_ldb_batch_free(b);
+    ck_assert_int_eq(raft_uv_log_load(db, NULL, &s), 0);
+    ck_assert_uint_eq(s.n_entries, 3);
+    assert_entry(&s.entries[0], 2, 1, "b");
+    assert_entry(&s.entries[2], 4, 1, "d");
+    raft_uv_log_init(&l, &s);
+    ck_assert_uint_eq(l.first, 2);
+    ck_assert_uint_eq(l.last, 4);
     raft_uv_log_state_fini(&s);
     raft_configuration_fini(&m.conf);
 }
@@ -337,6 +410,8 @@ static Suite *uv_log_suite(void)
     tcase_add_test(tc, hard_state_round_trips);
     tcase_add_test(tc, snapshot_metadata_round_trips_and_drops_covered_entries);
     tcase_add_test(tc, compaction_then_append_keeps_the_log_contiguous);
+    tcase_add_test(tc, an_installed_snapshot_replaces_the_whole_log);
+    tcase_add_test(tc, trailing_entries_below_the_snapshot_are_loaded);
     tcase_add_test(tc, bootstrap_writes_the_initial_configuration_once);
     suite_add_tcase(s, tc);
 
