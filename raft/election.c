@@ -248,10 +248,12 @@ void raft__election_tick(struct raft__impl *r)
 }
 
 /* §4.2.3: a server that heard from a leader within the minimum election
- * timeout does not grant votes nor update its term. */
+ * timeout does not grant votes nor update its term.  A leader (whose
+ * election_elapsed restarts every election timeout, at its quorum check) is
+ * always in its own lease. */
 static bool in_lease(const struct raft__impl *r)
 {
-    return r->cfg.check_quorum && r->leader != 0 && r->state == RAFT_FOLLOWER &&
+    return r->cfg.check_quorum && r->leader != 0 &&
            r->election_elapsed < r->cfg.election_ticks;
 }
 

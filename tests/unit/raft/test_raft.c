@@ -837,6 +837,162 @@ START_TEST(events_before_start_are_invalid)
 }
 END_TEST
 
+START_TEST(leader_ignores_disruptive_vote_requests_while_in_lease)
+{
+    struct raft_message m = {0};
+    raft_term term;
+    start3();
+    term = raft_current_term(R(1));
+    m.type = RAFT_MSG_VOTE;
+    m.from = 3;
+    m.to = 1;
+    m.term = term + 1;
+    m.log_index = 100;
+    m.log_term = term;
+    cluster_drop_all(&C);
+    cluster_inject(&C, &m);
+    ck_assert_int_eq(raft_state(R(1)), RAFT_LEADER);
+    ck_assert_uint_eq(raft_current_term(R(1)), term);
+}
+END_TEST
+
+static int last_result(raft_id id)
+{
+    ck_assert_uint_gt(N(id)->n_props, 0);
+    return N(id)->props[N(id)->n_props - 1].rv;
+}
+
+START_TEST(invalid_membership_changes_are_refused)
+{
+    cluster_init(&C, 4, 3);
+    cluster_start(&C);
+    cluster_conf_change(&C, 1, RAFT_CONF_ADD_LEARNER, 4);
+    ck_assert_int_eq(last_result(1), GOULETTE_ENOLEADER);
+    ck_assert(cluster_elect(&C, 1));
+    cluster_conf_change(&C, 2, RAFT_CONF_ADD_LEARNER, 4);
+    ck_assert_int_eq(last_result(2), GOULETTE_ENOTLEADER);
+    run(1);
+    cluster_conf_change(&C, 1, RAFT_CONF_ADD_LEARNER, 2);
+    ck_assert_int_eq(last_result(1), -EEXIST);
+    cluster_conf_change(&C, 1, RAFT_CONF_PROMOTE, 2);
+    ck_assert_int_eq(last_result(1), -EINVAL);
+    cluster_conf_change(&C, 1, RAFT_CONF_PROMOTE, 4);
+    ck_assert_int_eq(last_result(1), GOULETTE_ENOTFOUND);
+    cluster_conf_change(&C, 1, RAFT_CONF_REMOVE, 4);
+    ck_assert_int_eq(last_result(1), GOULETTE_ENOTFOUND);
+    ck_assert_uint_eq(raft_configuration(R(1))->n, 3);
+}
+END_TEST
+
+START_TEST(new_leader_takes_no_change_before_its_noop_commits)
+{
+    cluster_init(&C, 4, 3);
+    cluster_start(&C);
+    C.drop_type_mask = 1u << RAFT_MSG_APPEND;
+    ck_assert(cluster_elect(&C, 1));
+    cluster_conf_change(&C, 1, RAFT_CONF_ADD_LEARNER, 4);
+    ck_assert_int_eq(last_result(1), GOULETTE_ECONFCHANGE);
+    C.drop_type_mask = 0;
+    run(2);
+    cluster_conf_change(&C, 1, RAFT_CONF_ADD_LEARNER, 4);
+    ck_assert_int_eq(last_result(1), 0);
+}
+END_TEST
+
+START_TEST(joining_server_catches_up_from_a_snapshot)
+{
+    unsigned i;
+    cluster_init(&C, 4, 3);
+    for (i = 1; i <= 4; i++) {
+        N(i)->cfg.snapshot_chunk_bytes = 256;
+    }
+    cluster_start(&C);
+    ck_assert(cluster_elect(&C, 1));
+    for (i = 0; i < 30; i++) {
+        cluster_propose(&C, 1, i);
+    }
+    run(2);
+    ck_assert_int_eq(cluster_snapshot(&C, 1, 3), 0);
+    cluster_conf_change(&C, 1, RAFT_CONF_ADD_LEARNER, 4);
+    ck_assert_int_eq(last_result(1), 0);
+    run(5);
+    ck_assert_uint_eq(N(4)->n_snapshot_installs, 1);
+    ck_assert_uint_eq(N(4)->n_chunks, 4); /* 1000 bytes in 256-byte chunks */
+    ck_assert_uint_eq(N(4)->applied, raft_last_index(R(1)));
+    ck_assert_uint_eq(N(4)->sm_hash, N(1)->sm_hash);
+    ck_assert_uint_eq(raft_configuration(R(4))->n, 4);
+}
+END_TEST
+
+START_TEST(unreachable_follower_is_probed_again)
+{
+    struct raft_event ev = {.type = RAFT_EVENT_UNREACHABLE};
+    start3();
+    cluster_isolate(&C, 3);
+    cluster_propose(&C, 1, 1);
+    cluster_deliver(&C);
+    ev.unreachable.id = 3;
+    ck_assert_int_eq(cluster_step(&C, 1, &ev), 0);
+    cluster_heal(&C);
+    cluster_propose(&C, 1, 2);
+    run(2);
+    ck_assert_uint_eq(N(3)->applied, raft_last_index(R(1)));
+}
+END_TEST
+
+START_TEST(a_proposal_of_several_entries_reports_the_first_index)
+{
+    struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
+    struct goulette_buf bufs[3];
+    uint64_t v[3] = {1, 2, 3};
+    unsigned i;
+    start3();
+    for (i = 0; i < 3; i++) {
+        bufs[i].base = &v[i];
+        bufs[i].len = sizeof v[i];
+    }
+    ev.propose.context = 9;
+    ev.propose.type = RAFT_ENTRY_NORMAL;
+    ev.propose.data = bufs;
+    ev.propose.n = 3;
+    ck_assert_int_eq(cluster_step(&C, 1, &ev), 0);
+    ck_assert_int_eq(last_result(1), 0);
+    ck_assert_uint_eq(N(1)->props[N(1)->n_props - 1].index, 3);
+    ev.propose.n = 0;
+    ck_assert_int_eq(cluster_step(&C, 1, &ev), 0);
+    ck_assert_int_eq(last_result(1), -EINVAL);
+    ev.propose.n = 1;
+    ev.propose.type = RAFT_ENTRY_CONF; /* only through CONF_CHANGE */
+    ck_assert_int_eq(cluster_step(&C, 1, &ev), 0);
+    ck_assert_int_eq(last_result(1), -EINVAL);
+    run(2);
+    ck_assert_uint_eq(N(2)->sm_count, 3);
+}
+END_TEST
+
+START_TEST(duplicated_messages_change_nothing)
+{
+    unsigned i, k;
+    start3();
+    for (i = 0; i < 10; i++) {
+        cluster_propose(&C, 1, i);
+        /* Deliver every message twice. */
+        for (k = 0; k < 50 && C.qn > 0; k++) {
+            struct raft_message m;
+            cluster_take(&C, 0, 0, 0, &m);
+            cluster_inject(&C, &m);
+            cluster_inject(&C, &m);
+            cluster_msg_free(&m);
+        }
+    }
+    run(3);
+    for (i = 1; i <= 3; i++) {
+        ck_assert_uint_eq(N(i)->sm_count, 10);
+    }
+    cluster_check_applied(&C);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -851,14 +1007,18 @@ static Suite *raft_suite(void)
           without_prevote_a_rejoining_node_forces_a_new_term,
           leader_without_quorum_contact_steps_down,
           leader_with_quorum_contact_stays,
-          follower_in_lease_ignores_higher_term_vote_requests}},
+          follower_in_lease_ignores_higher_term_vote_requests,
+          leader_ignores_disruptive_vote_requests_while_in_lease}},
         {"membership",
          {learner_catches_up_but_never_votes_nor_campaigns,
           learner_acks_do_not_count_towards_commit,
           promoted_learner_votes_and_counts,
           second_change_is_refused_until_the_first_commits,
           configuration_takes_effect_when_appended_and_rolls_back,
-          removed_leader_leads_until_removal_commits_then_steps_down}},
+          removed_leader_leads_until_removal_commits_then_steps_down,
+          invalid_membership_changes_are_refused,
+          new_leader_takes_no_change_before_its_noop_commits,
+          joining_server_catches_up_from_a_snapshot}},
         {"transfer",
          {transfer_hands_leadership_to_the_target,
           transfer_to_a_lagging_target_catches_it_up_first,
@@ -873,11 +1033,14 @@ static Suite *raft_suite(void)
         {"proposals",
          {proposal_without_leader_fails_at_once,
           follower_forwards_proposals_to_the_leader,
-          uncommitted_bytes_are_bounded}},
+          uncommitted_bytes_are_bounded,
+          a_proposal_of_several_entries_reports_the_first_index}},
         {"flow_control",
          {appends_in_flight_are_bounded_by_count,
           appends_in_flight_are_bounded_by_bytes,
-          append_messages_respect_max_append_bytes}},
+          append_messages_respect_max_append_bytes,
+          unreachable_follower_is_probed_again,
+          duplicated_messages_change_nothing}},
         {"snapshots",
          {lagging_follower_receives_snapshot_in_chunks,
           lost_snapshot_chunk_is_resent_from_the_follower_offset,
