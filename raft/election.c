@@ -282,7 +282,7 @@ bool raft__election_check_term(struct raft__impl *r,
                                const struct raft_message *m)
 {
     bool vote_req = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
-    if (m->term == 0) {
+    if (m->type >= RAFT_MSG_PROPOSE) {
         return true; /* forwarded requests are not term-checked */
     }
     if (m->term > r->term) {

@@ -34,8 +34,7 @@ bool raft__send_append(struct raft__impl *r,
     prev = p->next - 1;
     if (prev < r->log.offset) {
         /* The entries it needs are compacted: §5.3 InstallSnapshot. */
-        raft__snapshot_send_start(r, p);
-        return true;
+        return raft__snapshot_send_start(r, p);
     }
     for (i = p->next; i <= last; i++) {
         const struct raft_entry *e = raft__log_get(&r->log, i);

@@ -105,7 +105,8 @@ static void send_chunks(struct raft__impl *r, struct raft__progress *p)
 {
     uint64_t window = r->cfg.max_inflight_bytes;
     if (p->snap_index != r->snap.index) {
-        raft__snapshot_send_start(r, p); /* a newer snapshot replaced it */
+        /* A newer snapshot replaced it. */
+        (void)raft__snapshot_send_start(r, p);
         return;
     }
     do {
@@ -114,14 +115,14 @@ static void send_chunks(struct raft__impl *r, struct raft__progress *p)
              !r->out.oom);
 }
 
-void raft__snapshot_send_start(struct raft__impl *r, struct raft__progress *p)
+bool raft__snapshot_send_start(struct raft__impl *r, struct raft__progress *p)
 {
     if (r->snap.index == 0) {
         raft__warnf(r,
                     "%llu: follower %llu needs compacted entries but "
                     "there is no snapshot",
                     (unsigned long long)r->cfg.id, (unsigned long long)p->id);
-        return;
+        return false;
     }
     p->state = RAFT__PR_SNAPSHOT;
     p->probe_sent = false;
@@ -133,6 +134,7 @@ void raft__snapshot_send_start(struct raft__impl *r, struct raft__progress *p)
     p->snap_last_sent = false;
     p->snap_ticks = 0;
     send_chunks(r, p);
+    return true;
 }
 
 void raft__snapshot_tick(struct raft__impl *r, struct raft__progress *p)

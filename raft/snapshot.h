@@ -10,8 +10,9 @@
  * the current snapshot, or not in the log), -ENOMEM. */
 int raft__snapshot_taken(struct raft__impl *r, const struct raft_event *ev);
 
-/* Leader: switch @p to SNAPSHOT and send the first chunks. */
-void raft__snapshot_send_start(struct raft__impl *r, struct raft__progress *p);
+/* Leader: switch @p to SNAPSHOT and send the first chunks.  Returns false
+ * (and changes nothing) when there is no snapshot to send. */
+bool raft__snapshot_send_start(struct raft__impl *r, struct raft__progress *p);
 void raft__snapshot_tick(struct raft__impl *r, struct raft__progress *p);
 
 void raft__recv_snapshot(struct raft__impl *r, const struct raft_message *m);

@@ -811,6 +811,10 @@ START_TEST(malformed_messages_are_dropped)
     m.from = 2;
     cluster_inject(&C, &m);
     ck_assert_uint_eq(C.qn, 0); /* no answer to any */
+    m.from = 3; /* a forwarded request carries no term that counts */
+    m.type = RAFT_MSG_READ_INDEX_RESP;
+    m.term = term + 10;
+    cluster_inject(&C, &m);
     ck_assert_uint_eq(raft_last_index(R(2)), last);
     ck_assert_uint_eq(raft_current_term(R(2)), term);
     ck_assert_uint_eq(N(2)->n_snapshot_installs + N(2)->n_chunks, 0);
