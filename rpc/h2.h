@@ -1,4 +1,4 @@
-/* The HTTP/2 driver: the one module that includes <nghttp2/nghttp2.h>.  It
+/* The HTTP/2 driver: the one module that includes the nghttp2 header.  It
  * wraps an nghttp2 session (server or client role) behind callbacks in our
  * own terms and translates NGHTTP2_ERR_* into negative errnos once.  It does
  * no I/O (bytes go in with rpc__h2_recv and come out of rpc__h2_send) and
