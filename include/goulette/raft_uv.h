@@ -54,6 +54,11 @@ struct raft_uv_transport_config
     unsigned handshake_timeout_ms;  /* acceptor: handshake must arrive;
                                        dialer: connect + answer; default
                                        5000 */
+    unsigned write_timeout_ms;      /* a write to a connected peer that
+                                       makes no progress for this long
+                                       resets the connection (a peer that
+                                       stopped reading or vanished without
+                                       a reset); 0: never; default 30000 */
     unsigned backoff_min_ms;        /* first redial delay; default 100 */
     unsigned backoff_max_ms;        /* cap of the doubling; default 5000 */
     unsigned max_incoming;          /* accepted connections at once;

@@ -298,6 +298,10 @@ static void on_write(uv_write_t *req, int status)
     }
     free_frames(b->frames);
     free(b);
+    if (c->write_timer_armed && !c->closing) {
+        uv_timer_stop(&c->timer); /* the write timeout of this batch */
+    }
+    c->write_timer_armed = false;
     if (!c->outgoing) {
         raft_uv__incoming_on_write(c, status);
         return;
@@ -414,6 +418,13 @@ static void peer_purge(struct raft_uv__peer *p)
     p->tr->stats.dropped += n;
 }
 
+static void on_write_timeout(uv_timer_t *timer)
+{
+    struct raft_uv__conn *c = timer->data;
+
+    peer_conn_failed(c, -ETIMEDOUT, "write");
+}
+
 /* Start the next batch on a connected peer, if idle. */
 static void peer_flush(struct raft_uv__peer *p)
 {
@@ -441,6 +452,11 @@ static void peer_flush(struct raft_uv__peer *p)
     }
     last->next = NULL;
     rv = conn_write(c, first);
+    if (rv == 0 && p->tr->config.write_timeout_ms > 0) {
+        uv_timer_start(&c->timer, on_write_timeout,
+                       p->tr->config.write_timeout_ms, 0);
+        c->write_timer_armed = true;
+    }
     if (rv != 0) {
         /* Put the batch back so that peer_purge accounts for it. */
         last->next = p->head;
@@ -737,6 +753,7 @@ void raft_uv_transport_config_defaults(struct raft_uv_transport_config *c)
     c->max_queue_bytes = 64u << 20;
     c->max_frame_bytes = 64u << 20;
     c->handshake_timeout_ms = 5000;
+    c->write_timeout_ms = 30000;
     c->backoff_min_ms = 100;
     c->backoff_max_ms = 5000;
     c->max_incoming = 64;

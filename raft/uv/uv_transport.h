@@ -42,7 +42,8 @@ struct raft_uv__conn
 {
     struct raft_uv__transport *tr; /* owner */
     uv_tcp_t tcp;
-    uv_timer_t timer;      /* handshake deadline, then refusal deadline */
+    uv_timer_t timer;      /* handshake deadline; then, incoming: refusal
+                              deadline, outgoing: write timeout */
     unsigned open_handles; /* 2 until both close callbacks ran */
     bool closing;          /* uv_close called */
     bool outgoing;
@@ -50,6 +51,8 @@ struct raft_uv__conn
                                    connection, even when removed */
     uv_connect_t connect_req;   /* outgoing only */
     bool writing;               /* a write batch is in flight */
+    bool write_timer_armed;     /* outgoing: timer = write timeout of the
+                                   batch in flight */
     bool refusing;              /* incoming: answer written, closing after */
     raft_id from;               /* incoming: member id once identified */
     struct raft_uv__frame_decoder decoder;

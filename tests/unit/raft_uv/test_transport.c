@@ -1042,15 +1042,24 @@ END_TEST
 
 /* A peer that accepts the handshake and then never reads again (a stopped
  * process): the sender's memory stays bounded and its loop keeps running. */
+#define STUCK_MAX 8
+
+struct stuck_conn
+{
+    uv_tcp_t tcp;
+    struct raft_uv__frame_decoder dec;
+    bool acked;
+};
+
 struct stuck
 {
     uv_tcp_t listener;
-    uv_tcp_t conn;
-    bool accepted;
-    bool acked;
-    struct raft_uv__frame_decoder dec;
+    struct stuck_conn conns[STUCK_MAX];
+    unsigned n_conns;
+    unsigned n_acked;
     char rbuf[4096];
-    int closed;
+    unsigned closed;
+    char address[64];
 };
 
 static struct stuck stuck;
@@ -1071,48 +1080,69 @@ static void stuck_write_done(uv_write_t *req, int status)
 
 static void stuck_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
+    static const uint8_t ack[RAFT_UV_FRAME_HEADER + RAFT_UV_ACK_SIZE] = {
+        0, 0, 0, RAFT_UV_ACK_SIZE, RAFT_UV_FRAME_ACK, 0, 0, 0, 0};
+    struct stuck_conn *sc = s->data;
     struct raft_uv__frame f;
-    long used;
-    static uint8_t ack[RAFT_UV_FRAME_HEADER + RAFT_UV_ACK_SIZE];
     uv_write_t *req;
     uv_buf_t wb;
+    long used;
 
     if (n <= 0) {
+        uv_read_stop(s);
         return;
     }
-    used = raft_uv__frame_decoder_feed(&stuck.dec, buf->base, (size_t)n, &f);
+    used = raft_uv__frame_decoder_feed(&sc->dec, buf->base, (size_t)n, &f);
     ck_assert_int_ge(used, 0);
     if (f.kind == RAFT_UV_FRAME_HANDSHAKE) {
         free(f.payload.base);
-        raft_uv__frame_header(ack, RAFT_UV_FRAME_ACK, RAFT_UV_ACK_SIZE);
-        raft_uv__ack_encode(0, ack + RAFT_UV_FRAME_HEADER);
         req = malloc(sizeof *req);
         wb = uv_buf_init((char *)ack, sizeof ack);
         uv_write(req, s, &wb, 1, stuck_write_done);
-        stuck.acked = true;
+        sc->acked = true;
+        stuck.n_acked++;
         uv_read_stop(s); /* and never read again */
     }
 }
 
 static void stuck_on_connection(uv_stream_t *l, int status)
 {
+    struct stuck_conn *sc;
+    int size = 4096;
+
     ck_assert_int_eq(status, 0);
-    ck_assert(!stuck.accepted);
-    uv_tcp_init(&loop, &stuck.conn);
-    ck_assert_int_eq(uv_accept(l, (uv_stream_t *)&stuck.conn), 0);
+    ck_assert_uint_lt(stuck.n_conns, STUCK_MAX);
+    sc = &stuck.conns[stuck.n_conns++];
+    uv_tcp_init(&loop, &sc->tcp);
+    sc->tcp.data = sc;
+    raft_uv__frame_decoder_init(&sc->dec, RAFT_UV_HANDSHAKE_MAX);
+    ck_assert_int_eq(uv_accept(l, (uv_stream_t *)&sc->tcp), 0);
     /* A small receive buffer fills up sooner. */
-    {
-        int size = 4096;
-        uv_recv_buffer_size((uv_handle_t *)&stuck.conn, &size);
-    }
-    stuck.accepted = true;
-    uv_read_start((uv_stream_t *)&stuck.conn, stuck_alloc, stuck_read);
+    uv_recv_buffer_size((uv_handle_t *)&sc->tcp, &size);
+    uv_read_start((uv_stream_t *)&sc->tcp, stuck_alloc, stuck_read);
 }
 
 static bool stuck_acked(void *arg)
 {
-    (void)arg;
-    return stuck.acked;
+    return stuck.n_acked >= *(unsigned *)arg;
+}
+
+static void stuck_start(void)
+{
+    struct sockaddr_in sa;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+
+    memset(&stuck, 0, sizeof stuck);
+    uv_tcp_init(&loop, &stuck.listener);
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    ck_assert_int_eq(
+        uv_tcp_bind(&stuck.listener, (const struct sockaddr *)&sa, 0), 0);
+    ck_assert_int_eq(
+        uv_listen((uv_stream_t *)&stuck.listener, 8, stuck_on_connection), 0);
+    uv_tcp_getsockname(&stuck.listener, (struct sockaddr *)&bound, &len);
+    snprintf(stuck.address, sizeof stuck.address, "127.0.0.1:%u",
+             (unsigned)ntohs(((struct sockaddr_in *)&bound)->sin_port));
 }
 
 static void stuck_closed(uv_handle_t *h)
@@ -1124,47 +1154,52 @@ static void stuck_closed(uv_handle_t *h)
 static bool stuck_all_closed(void *arg)
 {
     (void)arg;
-    return stuck.closed == (stuck.accepted ? 2 : 1);
+    return stuck.closed == 1 + stuck.n_conns;
+}
+
+static void stuck_stop(void)
+{
+    unsigned i;
+
+    uv_close((uv_handle_t *)&stuck.listener, stuck_closed);
+    for (i = 0; i < stuck.n_conns; i++) {
+        raft_uv__frame_decoder_fini(&stuck.conns[i].dec);
+        uv_close((uv_handle_t *)&stuck.conns[i].tcp, stuck_closed);
+    }
+    run_until(stuck_all_closed, NULL, "stuck peer close");
+}
+
+static void know_stuck_as_2(struct node *n)
+{
+    struct raft_uv_peer peer;
+
+    peer.id = 2;
+    snprintf(peer.address, sizeof peer.address, "%s", stuck.address);
+    ck_assert_int_eq(raft_uv_transport_set_peers(&n->t, &peer, 1), 0);
 }
 
 START_TEST(stalled_peer_never_grows_memory_or_stalls_the_loop)
 {
     struct raft_uv_transport_config cfg;
     struct raft_uv_transport_stats s;
-    struct raft_uv_peer peer;
-    struct sockaddr_in sa;
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
     struct raft_message m;
     size_t chunk = 256 * 1024;
     uint8_t *big = calloc(1, chunk);
-    unsigned i, dropped_sends = 0;
+    unsigned i, dropped_sends = 0, one = 1;
     int rv;
 
-    memset(&stuck, 0, sizeof stuck);
-    raft_uv__frame_decoder_init(&stuck.dec, RAFT_UV_HANDSHAKE_MAX);
-    uv_tcp_init(&loop, &stuck.listener);
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    ck_assert_int_eq(
-        uv_tcp_bind(&stuck.listener, (const struct sockaddr *)&sa, 0), 0);
-    ck_assert_int_eq(
-        uv_listen((uv_stream_t *)&stuck.listener, 8, stuck_on_connection), 0);
-    uv_tcp_getsockname(&stuck.listener, (struct sockaddr *)&bound, &len);
-
+    stuck_start();
     config_for(&cfg, 1);
     cfg.max_queue_messages = 64;
     cfg.max_queue_bytes = 4u << 20;
     node_start_with(&a, &cfg, "127.0.0.1:0");
-    peer.id = 2;
-    snprintf(peer.address, sizeof peer.address, "127.0.0.1:%u",
-             (unsigned)ntohs(((struct sockaddr_in *)&bound)->sin_port));
-    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, &peer, 1), 0);
+    know_stuck_as_2(&a);
 
     m = msg_of_type(RAFT_MSG_SNAPSHOT, 1, 2);
     m.snapshot.size = chunk;
     m.snapshot.data = (struct goulette_buf){big, chunk};
     ck_assert_int_eq(raft_uv_transport_send(&a.t, 2, &m), 0);
-    run_until(stuck_acked, NULL, "handshake with the stuck peer");
+    run_until(stuck_acked, &one, "handshake with the stuck peer");
     /* 400 x 256 KiB = 100 MiB offered: far more than socket buffers and
      * the 4 MiB queue bound together. */
     for (i = 0; i < 400; i++) {
@@ -1180,14 +1215,55 @@ START_TEST(stalled_peer_never_grows_memory_or_stalls_the_loop)
     ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
     ck_assert_uint_ge(s.dropped, dropped_sends);
     ck_assert_uint_lt(s.sent, 400);
+    ck_assert_uint_eq(s.connects, 1);
     free(big);
     node_close(&a);
-    raft_uv__frame_decoder_fini(&stuck.dec);
-    uv_close((uv_handle_t *)&stuck.listener, stuck_closed);
-    if (stuck.accepted) {
-        uv_close((uv_handle_t *)&stuck.conn, stuck_closed);
+    stuck_stop();
+    loop_finish();
+}
+END_TEST
+
+static bool sending_until_second_ack(void *arg)
+{
+    (void)arg;
+    send_heartbeat(&a, 2, 1);
+    run_for(10);
+    return stuck.n_acked >= 2;
+}
+
+START_TEST(stalled_write_times_out_and_redials)
+{
+    struct raft_uv_transport_config cfg;
+    struct raft_uv_transport_stats s;
+    struct raft_message m;
+    size_t chunk = 1u << 20;
+    uint8_t *big = calloc(1, chunk);
+    unsigned i, one = 1;
+
+    stuck_start();
+    config_for(&cfg, 1);
+    cfg.write_timeout_ms = 300;
+    node_start_with(&a, &cfg, "127.0.0.1:0");
+    know_stuck_as_2(&a);
+    m = msg_of_type(RAFT_MSG_SNAPSHOT, 1, 2);
+    m.snapshot.size = chunk;
+    m.snapshot.data = (struct goulette_buf){big, chunk};
+    /* 16 MiB: more than the kernel buffers on both ends, so a write stays
+     * in flight. */
+    for (i = 0; i < 16; i++) {
+        ck_assert_int_eq(raft_uv_transport_send(&a.t, 2, &m), 0);
     }
-    run_until(stuck_all_closed, NULL, "stuck peer close");
+    run_until(stuck_acked, &one, "the first handshake");
+    /* Keep offering traffic: after the timeout the transport redials. */
+    run_until(sending_until_second_ack, NULL,
+              "a second connection after the timeout");
+    ck_assert_int_ge(a.unreachable[2], 1);
+    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+    ck_assert_uint_ge(s.connects, 1);
+    ck_assert_uint_ge(s.dropped, 1);
+    free(big);
+    node_close(&a);
+    stuck_stop();
     loop_finish();
 }
 END_TEST
@@ -1388,6 +1464,7 @@ static Suite *transport_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, send_queue_bound_holds_when_peer_is_down);
     tcase_add_test(tc, stalled_peer_never_grows_memory_or_stalls_the_loop);
+    tcase_add_test(tc, stalled_write_times_out_and_redials);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
