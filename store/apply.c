@@ -13,7 +13,8 @@
  *                                                      + re-placements
  *   unregister broker       -ENOENT                    unregisterBroker
  *                                                      + re-placements
- *   generate topic replicas -EINVAL, ENOBROKERS        generateTopicReplicas
+ *   generate topic replicas -EINVAL, -EEXIST (exclusive),
+ *                           ENOBROKERS                 generateTopicReplicas
  *   handle unreachable      -EINVAL, ENOBROKERS        handleUnreachableBrokers
  *                                                      + re-placements
  *   remove topic            -ENOENT                    removeTopic
@@ -695,6 +696,10 @@ static int cmd_generate(struct store__state *st,
         return 0;
     }
     t = store__state_topic(st, cmd->topic);
+    if (t != NULL && cmd->exclusive) {
+        *result = -EEXIST;
+        return 0;
+    }
     if (t != NULL) {
         if (t->rec.replica_count == rc) {
             return 0; /* already assigned with this count: unchanged */

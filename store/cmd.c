@@ -62,6 +62,7 @@ int store_cmd_encode(const struct store_cmd *cmd, struct goulette_buf *out)
     case STORE_CMD_GENERATE_TOPIC_REPLICAS:
         gen.topic = S(cmd->topic);
         gen.replica_count = cmd->replica_count;
+        gen.exclusive = cmd->exclusive;
         c.body_case = GOULETTE__STORE__COMMAND__BODY_GENERATE_TOPIC_REPLICAS;
         c.generate_topic_replicas = &gen;
         break;
@@ -155,6 +156,7 @@ static int decode_body(const Goulette__Store__Command *c, struct store_cmd *cmd)
     case GOULETTE__STORE__COMMAND__BODY_GENERATE_TOPIC_REPLICAS:
         cmd->type = STORE_CMD_GENERATE_TOPIC_REPLICAS;
         cmd->replica_count = c->generate_topic_replicas->replica_count;
+        cmd->exclusive = c->generate_topic_replicas->exclusive;
         rv = dup(c->generate_topic_replicas->topic, &cmd->topic);
         break;
     case GOULETTE__STORE__COMMAND__BODY_HANDLE_UNREACHABLE_BROKERS:

@@ -17,6 +17,14 @@
 #include "goulette/buf.h"
 #include "goulette/log.h"
 
+/* Directories of the mount. */
+enum store_dir {
+    STORE_DIR_TOPICS = 0,     /* topics/<topic> */
+    STORE_DIR_BROKERS = 1,    /* brokers/<broker_id> */
+    STORE_DIR_OPERATIONS = 2, /* operations/<id> */
+    STORE_DIR_INCREMENT = 3,  /* increment/operation */
+};
+
 /* ---- Names -------------------------------------------------------------- */
 
 /* Longest topic or broker id, in bytes (a file name). */
@@ -68,7 +76,8 @@ struct store_cmd
     uint32_t status; /* enum store_broker_status */
     char *topic;
     uint32_t replica_count;
-    char **names; /* registered topics, or unreachable broker ids */
+    bool exclusive; /* generate: -EEXIST if the topic already exists */
+    char **names;   /* registered topics, or unreachable broker ids */
     size_t n_names;
 };
 
@@ -85,6 +94,61 @@ int store_cmd_decode(const void *data, size_t len, struct store_cmd *cmd);
 
 /* Free what store_cmd_decode allocated. */
 void store_cmd_fini(struct store_cmd *cmd);
+
+/* ---- Values written through the mount ------------------------------------ */
+
+/* Largest value accepted from a write, in bytes. */
+#define STORE_VALUE_MAX 65536
+
+/* Replica count of a topic created without a value (touch): what every
+ * Goulette client asks for. */
+#define STORE_DEFAULT_REPLICA_COUNT 3
+
+/* Verdicts of store_value_classify (errors are negative). */
+enum store_value_state {
+    STORE_VALUE_INCOMPLETE = 0, /* a valid prefix: more bytes may follow */
+    STORE_VALUE_COMPLETE = 1,   /* a whole value */
+};
+
+/* What happened to a file of the mount. */
+enum store_value_op {
+    STORE_VALUE_WRITE = 1,  /* a value was written (@buf, @len) */
+    STORE_VALUE_CREATE = 2, /* created and closed without a write */
+    STORE_VALUE_REMOVE = 3, /* unlinked */
+};
+
+/* Classify the bytes written so far (@buf, @len, borrowed) to a file of
+ * @dir.  Accepted values, surrounding whitespace allowed:
+ *   topics/<t>   a replica count ("3"), or a JSON object with
+ *                "replica_count" and/or "unreachable_brokers" (a topic
+ *                record as `cat` shows it is accepted too);
+ *   brokers/<b>  an address ("host:port"), or a JSON object with "address"
+ *                (and optionally "topics"), or with "status" (0, 1, 2).
+ * Text is complete at a newline, JSON when the object closes.  Pure.
+ * Errors: -EINVAL (cannot become valid), -EFBIG (over STORE_VALUE_MAX),
+ * -EROFS (operations/ and increment/ are read-only). */
+int store_value_classify(enum store_dir dir, const void *buf, size_t len);
+
+/* Build the command for @op on file @dir/@name (@name, @buf borrowed):
+ *   topics   WRITE: generate (a count) or handle unreachable (a JSON list);
+ *            CREATE: generate with STORE_DEFAULT_REPLICA_COUNT;
+ *            REMOVE: remove topic;
+ *   brokers  WRITE: register when @new_file, else keepalive (an address),
+ *            or set status (a JSON status); CREATE: -EINVAL (no address);
+ *            REMOVE: unregister.
+ * @new_file: the name was created through the mount and did not exist:
+ * the command then fails with -EEXIST if the record exists when it applies
+ * (register, exclusive generate).  @ts_ns is the proposer's clock.
+ * On success @cmd (out) owns its strings: free with store_cmd_fini.
+ * Errors: -EINVAL, -ENAMETOOLONG, -EFBIG, -EROFS, -ENOMEM. */
+int store_value_command(enum store_dir dir,
+                        const char *name,
+                        enum store_value_op op,
+                        const void *buf,
+                        size_t len,
+                        bool new_file,
+                        int64_t ts_ns,
+                        struct store_cmd *cmd);
 
 /* ---- Changes, as the mount shows them ----------------------------------- */
 
@@ -185,14 +249,6 @@ uint64_t store_sm_applied_term(const struct store_sm *sm);
 
 /* Store-wide revision: the number of applied commands that changed state. */
 uint64_t store_sm_revision(const struct store_sm *sm);
-
-/* Directories of the mount. */
-enum store_dir {
-    STORE_DIR_TOPICS = 0,     /* topics/<topic> */
-    STORE_DIR_BROKERS = 1,    /* brokers/<broker_id> */
-    STORE_DIR_OPERATIONS = 2, /* operations/<id> */
-    STORE_DIR_INCREMENT = 3,  /* increment/operation */
-};
 
 /* Per-key metadata, etcd-style. */
 struct store_stat

@@ -457,6 +457,22 @@ START_TEST(generate_other_count_resizes_keeping_the_leader)
 }
 END_TEST
 
+START_TEST(exclusive_generate_of_existing_topic_is_eexist)
+{
+    struct store_cmd c = {.type = STORE_CMD_GENERATE_TOPIC_REPLICAS,
+                          .timestamp_ns = TS,
+                          .topic = "topic1",
+                          .replica_count = 3,
+                          .exclusive = true};
+    three_brokers();
+    ck_assert_int_eq(run(&c, NULL), 0);
+    ck_assert_str_eq(replicas("topic1"), "broker3 broker1 broker2");
+    ASSERT_UNCHANGED_BY(run(&c, NULL), -EEXIST);
+    c.replica_count = 1;
+    ASSERT_UNCHANGED_BY(run(&c, NULL), -EEXIST);
+}
+END_TEST
+
 START_TEST(generate_rejects_bad_topic_and_count)
 {
     three_brokers();
@@ -729,6 +745,7 @@ static Suite *apply_suite(void)
           generate_with_no_healthy_broker_is_enobrokers_and_stores_nothing,
           generate_same_count_again_is_unchanged,
           generate_other_count_resizes_keeping_the_leader,
+          exclusive_generate_of_existing_topic_is_eexist,
           generate_rejects_bad_topic_and_count}},
         {"unreachable",
          {unreachable_follower_is_replaced_like_sentinel_test,

@@ -302,6 +302,7 @@ START_TEST(commands_round_trip_through_protobuf)
          type++) {
         struct store_cmd x = {.type = type,
                               .timestamp_ns = 5,
+                              .exclusive = true,
                               .broker_id = "b",
                               .address = "h:1",
                               .status = 2,
@@ -311,6 +312,8 @@ START_TEST(commands_round_trip_through_protobuf)
         ck_assert_int_eq(store_cmd_decode(buf.base, buf.len, &back), 0);
         ck_assert_int_eq(back.type, type);
         ck_assert_int_eq(back.timestamp_ns, 5);
+        ck_assert(back.exclusive ==
+                  (type == STORE_CMD_GENERATE_TOPIC_REPLICAS));
         store_cmd_fini(&back);
         free(buf.base);
     }
