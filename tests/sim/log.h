@@ -53,8 +53,8 @@ int sim_log_append(struct sim_log *l, const struct raft_entry *es, unsigned n);
 /* Drop entries with index < @below (COMPACT). */
 void sim_log_compact(struct sim_log *l, raft_index below);
 
-/* A snapshot (index, term, chain) was installed: drop entries <= index, keep
- * the rest and recompute their chains from the new base. */
+/* A snapshot (index, term, chain) was installed: raft.h rule 1 drops EVERY
+ * entry (those after the snapshot are stale), the snapshot is the base. */
 void sim_log_install(struct sim_log *l,
                      raft_index index,
                      raft_term term,

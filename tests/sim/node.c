@@ -5,7 +5,8 @@
  *                 completeness), then a deep copy goes to the write queue
  *   SIM_EV_DISK ─> execute(head):
  *       [crash point A: before anything is durable]
- *       rule 2: chunk into staging; rule 1: install snapshot;
+ *       rule 0: chunk into staging; rule 1: install snapshot (the whole
+ *       log is discarded);
  *       rule 2: truncate + append entries, hard state; COMPACT
  *       [crash point B: durable but nothing sent]
  *       rule 3: send messages (filling snapshot chunks)
@@ -13,9 +14,10 @@
  *       rule 5: apply committed, RAFT_EVENT_APPLIED
  *       rule 6: proposal and read results to the clients
  *
- * Rule 1 and the chunk of rule 2 can come in one update (the last chunk
- * and its install): the chunk is written first, so that the staged
- * snapshot is complete when it is installed. */
+ * Rule 0 writes the chunk first, so that the staged snapshot is complete
+ * when the same update installs it (rule 1).  The staging area lives on
+ * the simulated disk and survives crashes (raft.h allows but does not
+ * require that). */
 #include "node.h"
 
 #include <errno.h>
@@ -243,6 +245,11 @@ static void on_update(struct sim_node *n,
         n->commit = u->hard_state.commit;
     }
     still_leader = was_leader && now_leader && n->term == old_term;
+    if (now_leader && (u->flags & RAFT_UPDATE_STATE)) {
+        /* Election Safety first: a second leader of a term shows here
+         * before its entries clash with the first one's. */
+        sim_checker_leader(c, n->id, n->term);
+    }
 
     /* Leader Append-Only (Figure 3): a leader never overwrites or deletes
      * entries in its log. */
@@ -309,11 +316,9 @@ static void on_update(struct sim_node *n,
             sim_checker_appended(c, n->id, &n->mem, u->entries[0].index);
         }
     }
-    if (now_leader && (u->flags & RAFT_UPDATE_STATE)) {
-        sim_checker_leader(c, n->id, n->term);
-        if (!was_leader || old_term != n->term) {
-            sim_checker_new_leader(c, n->id, n->term, &n->mem);
-        }
+    if (now_leader && (u->flags & RAFT_UPDATE_STATE) &&
+        (!was_leader || old_term != n->term)) {
+        sim_checker_new_leader(c, n->id, n->term, &n->mem);
     }
 
     if (u->snapshot_install == NULL && u->snapshot_chunk == NULL &&
@@ -347,6 +352,14 @@ void sim_node_step(struct sim_node *n,
     }
     memset(&u, 0, sizeof u);
     rv = raft_step(&n->raft, event, &u);
+    if (rv != 0 && event->type == RAFT_EVENT_TRANSFER &&
+        (rv == GOULETTE_ENOTLEADER || rv == GOULETTE_ETRANSFER ||
+         rv == GOULETTE_ENOTFOUND)) {
+        /* Documented refusals of a transfer request: nothing happened. */
+        sim_trace_printf(env->trace, "n%llu: transfer refused: %s",
+                         (unsigned long long)n->id, goulette_strerror(rv));
+        return;
+    }
     if (rv != 0) {
         sim_checker_fail(env->checker, SIM_P_RUNTIME,
                          "n%llu: raft_step(event %d) failed: %s (core: "
@@ -392,9 +405,8 @@ static void staging_reset(struct sim_staging *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Rule 2: write a chunk into the staging area of its snapshot.  Chunks
- * that do not continue the staged bytes are stored only when they start a
- * new snapshot: the core asks for the next offset it expects. */
+/* Rule 0: write a chunk into the staging area of its snapshot.  A chunk at
+ * offset 0 replaces the staging area; the others must continue it. */
 static void stage_chunk(struct sim_node *n,
                         struct sim_env *env,
                         const struct raft_snapshot_chunk *ck)
@@ -421,8 +433,14 @@ static void stage_chunk(struct sim_node *n,
         s->term = ck->term;
         s->size = ck->size;
     }
-    if (ck->offset > s->filled) {
-        return; /* a gap: the core will ask again */
+    if (ck->offset != s->filled) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                         "n%llu: snapshot chunk at %llu but %llu bytes are "
+                         "staged (chunks must come in order, without gaps)",
+                         (unsigned long long)n->id,
+                         (unsigned long long)ck->offset,
+                         (unsigned long long)s->filled);
+        return;
     }
     if (ck->data.len > 0) {
         memcpy(s->data + ck->offset, ck->data.base, ck->data.len);
