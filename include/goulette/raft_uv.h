@@ -70,7 +70,8 @@ struct raft_uv_transport_config
                                        transport's lifetime */
     /* A peer could not be reached: a dial failed or was refused, or an
      * established connection broke.  Feed RAFT_EVENT_UNREACHABLE.  May be
-     * NULL.  Called on the loop; may call any transport function. */
+     * NULL.  Called from the loop, never from inside a transport call,
+     * once per failed connection; may call any transport function. */
     void (*unreachable_cb)(struct raft_uv_transport *t, raft_id id);
 };
 

@@ -468,14 +468,13 @@ static void peer_flush(struct raft_uv__peer *p)
     }
 }
 
-/* The outgoing connection of @p failed: close it, purge the queue, report
- * the peer unreachable.  Any -> CLOSING. */
+/* The outgoing connection of @p failed: close it, purge the queue, and
+ * have the close callback report the peer unreachable.  Any -> CLOSING. */
 static void peer_conn_failed(struct raft_uv__conn *c, int rv, const char *what)
 {
     struct raft_uv__transport *tr = c->tr;
     struct raft_uv__peer *p = c->peer;
     bool was_connected;
-    raft_id id;
 
     if (c->closing) {
         return;
@@ -494,10 +493,10 @@ static void peer_conn_failed(struct raft_uv__conn *c, int rv, const char *what)
                   was_connected ? "connection lost on" : "dial failed at", what,
                   raft_uv__strerror(rv));
     p->quiet = true;
-    id = p->id;
-    if (tr->config.unreachable_cb != NULL) {
-        tr->config.unreachable_cb(tr->pub, id);
-    }
+    /* Reported from the close callback: this function also runs inside
+     * raft_uv_transport_send, where calling back into the node (and so
+     * into raft_step) would be reentrant. */
+    p->failed = true;
 }
 
 static void on_backoff(uv_timer_t *timer)
@@ -541,6 +540,13 @@ static void peer_conn_closed(struct raft_uv__peer *p)
     p->attempt++;
     p->state = RAFT_UV__PEER_BACKOFF;
     uv_timer_start(&p->timer, on_backoff, delay, 0);
+    if (p->failed) {
+        p->failed = false;
+        if (tr->config.unreachable_cb != NULL) {
+            /* Last: the callback may remove @p or close the transport. */
+            tr->config.unreachable_cb(tr->pub, p->id);
+        }
+    }
 }
 
 static void on_dial_timeout(uv_timer_t *timer)

@@ -80,8 +80,10 @@ struct raft_uv__peer
     uv_timer_t timer;           /* backoff */
     bool timer_closed;
     bool removed;
-    unsigned attempt;                 /* failed dials since the last success */
-    bool quiet;                       /* a failure was already logged at warn */
+    unsigned attempt; /* failed dials since the last success */
+    bool quiet;       /* a failure was already logged at warn */
+    bool failed;      /* the closing connection failed: report the peer
+                         unreachable once it is closed */
     struct raft_uv__out *head, *tail; /* queued, not yet written */
     unsigned n_queued;                /* queued + in flight messages */
     uint64_t queued_bytes;            /* queued + in flight bytes */

@@ -24,6 +24,10 @@
 static uv_loop_t loop;
 static uv_timer_t poke; /* keeps UV_RUN_ONCE from blocking forever */
 
+/* True while the test is inside raft_uv_transport_send: callbacks must
+ * never run then (the node runtime would re-enter raft_step). */
+static bool in_send;
+
 /* ------------------------------------------------------------------------
  * Harness: nodes
  * ------------------------------------------------------------------------ */
@@ -66,6 +70,7 @@ static void on_recv(struct raft_uv_transport *t, struct raft_message *m)
     struct node *n = t->data;
 
     ck_assert(n->open);
+    ck_assert(!in_send);
     n->n_got_total++;
     if (n->n_got < MAX_GOT) {
         n->got[n->n_got++] = m;
@@ -83,6 +88,7 @@ static void on_unreachable(struct raft_uv_transport *t, raft_id id)
     struct node *n = t->data;
 
     ck_assert(n->open);
+    ck_assert(!in_send);
     if (id < 16) {
         n->unreachable[id]++;
     }
@@ -304,9 +310,13 @@ static void assert_same(const struct raft_message *a,
 static int send_heartbeat(struct node *from, raft_id to, uint64_t context)
 {
     struct raft_message m = msg_of_type(RAFT_MSG_HEARTBEAT, from->id, to);
+    int rv;
 
     m.context = context;
-    return raft_uv_transport_send(&from->t, to, &m);
+    in_send = true;
+    rv = raft_uv_transport_send(&from->t, to, &m);
+    in_send = false;
+    return rv;
 }
 
 /* ------------------------------------------------------------------------
@@ -1375,6 +1385,39 @@ START_TEST(api_misuse_is_refused)
 }
 END_TEST
 
+struct wait_unreachable
+{
+    struct node *n;
+    raft_id id;
+};
+
+static bool unreachable_reported(void *arg)
+{
+    struct wait_unreachable *w = arg;
+    return w->n->unreachable[w->id] > 0;
+}
+
+START_TEST(immediate_dial_failure_is_reported_from_the_loop)
+{
+    struct raft_uv_peer peer = {2, "255.255.255.255:7"};
+    struct wait_unreachable w = {&a, 2};
+    struct raft_uv_transport_stats s;
+
+    /* connect(2) to the broadcast address fails at once, inside
+     * raft_uv_transport_send; the report must still come from the loop
+     * (on_unreachable asserts it). */
+    node_start(&a, 1);
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, &peer, 1), 0);
+    ck_assert_int_eq(send_heartbeat(&a, 2, 1), 0);
+    ck_assert_uint_eq(a.unreachable[2], 0);
+    run_until(unreachable_reported, &w, "unreachable report");
+    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+    ck_assert_uint_eq(s.dropped, 1);
+    node_close(&a);
+    loop_finish();
+}
+END_TEST
+
 START_TEST(unstarted_transport_closes_cleanly)
 {
     struct raft_uv_transport_config cfg;
@@ -1473,6 +1516,7 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, removed_member_is_forgotten_both_ways);
     tcase_add_test(tc, api_misuse_is_refused);
     tcase_add_test(tc, unstarted_transport_closes_cleanly);
+    tcase_add_test(tc, immediate_dial_failure_is_reported_from_the_loop);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
