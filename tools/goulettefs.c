@@ -6,6 +6,7 @@
  * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the member
  * cannot start or fails, 2 on a usage error. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <goulette/err.h>
 #include <goulette/log.h>
 
+#include "member.h"
 #include "options.h"
 
 #define GOULETTEFS_VERSION "0.1.0"
@@ -32,6 +34,8 @@ struct daemon
     uv_loop_t loop;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    struct member member; /* the store, Raft and the mount */
+    bool member_started;
     int lock_fd;   /* DATA_DIR/LOCK, held with flock; -1 when not held */
     bool stopping; /* a shutdown has begun */
     int exit_status;
@@ -172,8 +176,30 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+static void close_signals(struct daemon *d)
+{
+    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+}
+
+static void on_member_stopped(struct member *m)
+{
+    struct daemon *d =
+        (struct daemon *)((char *)m - offsetof(struct daemon, member));
+    d->member_started = false;
+    if (m->fatal != 0) {
+        d->exit_status = 1;
+    }
+    if (!d->stopping) {
+        /* The member stopped by itself (its mount was taken away). */
+        d->stopping = true;
+        d->exit_status = 1;
+    }
+    close_signals(d);
+}
+
 /* Begin an orderly shutdown: stop accepting work, let in-flight work finish,
- * close every handle.  The loop then runs out and main() returns. */
+ * unmount, close every handle.  The loop then runs out and main() returns. */
 static void daemon_stop(struct daemon *d)
 {
     if (d->stopping) {
@@ -181,8 +207,11 @@ static void daemon_stop(struct daemon *d)
     }
     d->stopping = true;
     goulette_logf(&d->log, GOULETTE_LOG_INFO, "main", "shutting down");
-    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
-    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+    if (d->member_started) {
+        member_stop(&d->member, on_member_stopped);
+        return;
+    }
+    close_signals(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -190,6 +219,12 @@ static void on_signal(uv_signal_t *s, int signum)
     struct daemon *d = s->data;
     goulette_logf(&d->log, GOULETTE_LOG_INFO, "main", "received %s",
                   signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (d->stopping) {
+        /* A second signal: the operator does not want to wait. */
+        goulette_logf(&d->log, GOULETTE_LOG_WARN, "main",
+                      "second signal: exiting without a clean shutdown");
+        _exit(1);
+    }
     daemon_stop(d);
 }
 
@@ -207,6 +242,14 @@ static int daemon_start(struct daemon *d)
     d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    rv = member_start(&d->member, &d->loop, &d->opts, &d->log);
+    if (rv != 0) {
+        close_signals(d);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d->loop);
+        return rv;
+    }
+    d->member_started = true;
     goulette_logf(&d->log, GOULETTE_LOG_INFO, "main",
                   "goulettefs %s started: data %s, peer %s:%u, grpc %s:%u, "
                   "%u member(s)%s%s",

@@ -186,6 +186,18 @@ static int persist(struct raft_uv_node *n, const struct raft_update *u)
     return store_ldb_write(n->config.db, n->batch);
 }
 
+/* The arg of the local proposal that @e carries, if any. */
+static void *origin_of(struct raft_uv_node *n, const struct raft_entry *e)
+{
+    struct proposal *p;
+    for (p = n->waiting; p != NULL; p = p->next) {
+        if (p->index == e->index && p->term == e->term) {
+            return p->arg;
+        }
+    }
+    return NULL;
+}
+
 static void apply(struct raft_uv_node *n, const struct raft_update *u)
 {
     unsigned i;
@@ -196,7 +208,7 @@ static void apply(struct raft_uv_node *n, const struct raft_update *u)
         if (e->index <= n->applied) {
             continue;
         }
-        result = n->config.apply(n->config.data, e, &fatal);
+        result = n->config.apply(n->config.data, e, origin_of(n, e), &fatal);
         if (fatal != 0) {
             n->fatal = fatal;
             goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",

@@ -26,9 +26,12 @@ struct raft_uv_node;
  * sets *@fatal to a negative error when the state machine can no longer
  * apply (the node then stops applying and reports it).  Entries of every
  * type are passed, in index order, exactly once per node run; the state
- * machine skips the ones at or below its own applied index. */
+ * machine skips the ones at or below its own applied index.  @origin is the
+ * arg of this member's raft_uv_node_propose() call that the entry carries,
+ * or NULL for entries proposed elsewhere (or lost by their proposer). */
 typedef int (*raft_uv_apply_cb)(void *data,
                                 const struct raft_entry *entry,
+                                void *origin,
                                 int *fatal);
 
 /* Sends @m (borrowed for the call) to m->to. */

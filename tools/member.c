@@ -1,0 +1,321 @@
+/* One goulettefs member: opens the database, the state machine and the Raft
+ * node, mounts, and routes proposals and applied entries between them.  See
+ * member.h. */
+#include "member.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <goulette/err.h>
+
+raft_id member_id_of(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
+    const unsigned char *p;
+    for (p = (const unsigned char *)name; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+const char *member_name_of(const struct member *m, raft_id id)
+{
+    unsigned i;
+    for (i = 0; i < m->opts->n_members; i++) {
+        if (member_id_of(m->opts->members[i].name) == id) {
+            return m->opts->members[i].name;
+        }
+    }
+    return NULL;
+}
+
+/* ---- proposals and apply ------------------------------------------------ */
+
+static void on_proposed(void *arg, int rv, raft_index index)
+{
+    struct member_proposal *p = arg;
+    (void)index;
+    p->done(p, rv);
+}
+
+int member_propose(struct member *m,
+                   const struct store_cmd *cmd,
+                   struct member_proposal *p)
+{
+    struct goulette_buf data = {NULL, 0};
+    int rv;
+
+    if (m->stopping || m->node == NULL) {
+        return GOULETTE_ESHUTDOWN;
+    }
+    rv = store_cmd_encode(cmd, &data);
+    if (rv != 0) {
+        return rv;
+    }
+    p->member = m;
+    rv = raft_uv_node_propose(m->node, &data, on_proposed, p);
+    free(data.base);
+    return rv;
+}
+
+static int on_apply(void *data,
+                    const struct raft_entry *e,
+                    void *origin,
+                    int *fatal)
+{
+    struct member *m = data;
+    struct member_proposal *p = origin;
+    struct store_sm_result res;
+    const void *bytes = NULL;
+    size_t len = 0;
+    int result;
+    int rv;
+
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        bytes = e->data.base;
+        len = e->data.len;
+    }
+    rv = store_sm_apply(m->sm, e->index, e->term, bytes, len, &res);
+    if (rv != 0) {
+        *fatal = rv;
+        return 0;
+    }
+    if (!res.already_applied && res.changes.n > 0 && m->mounted) {
+        member_mount_applied(m, &res.changes, p != NULL ? p->mutation : NULL);
+    }
+    result = res.rv;
+    if (result != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_INFO, "store",
+                      "entry %llu rejected: %s", (unsigned long long)e->index,
+                      goulette_strerror(result));
+    }
+    store_sm_result_fini(&res);
+    return result;
+}
+
+static void on_state_changed(void *data, struct raft_uv_node *node)
+{
+    struct member *m = data;
+    struct raft_uv_node_status st;
+    const char *leader;
+
+    raft_uv_node_status(node, &st);
+    leader = member_name_of(m, st.leader);
+    goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
+                  "%s in term %llu, leader %s", raft_state_name(st.state),
+                  (unsigned long long)st.term,
+                  st.leader == 0   ? "unknown"
+                  : leader != NULL ? leader
+                                   : "(unnamed member)");
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int bootstrap_configuration(struct member *m)
+{
+    unsigned i;
+    int rv;
+
+    raft_configuration_init(&m->bootstrap);
+    for (i = 0; i < m->opts->n_members; i++) {
+        const struct options_member *om = &m->opts->members[i];
+        char address[RAFT_ADDRESS_MAX];
+        if (strchr(om->peer.host, ':') != NULL) {
+            snprintf(address, sizeof address, "[%s]:%u", om->peer.host,
+                     (unsigned)om->peer.port);
+        } else {
+            snprintf(address, sizeof address, "%s:%u", om->peer.host,
+                     (unsigned)om->peer.port);
+        }
+        rv = raft_configuration_add(&m->bootstrap, member_id_of(om->name),
+                                    address, RAFT_VOTER);
+        if (rv != 0) {
+            goulette_logf(m->log, GOULETTE_LOG_ERROR, "main",
+                          "member \"%s\" cannot be added: %s", om->name,
+                          rv == -EEXIST ? "its name's id collides with "
+                                          "another member's"
+                                        : goulette_strerror(rv));
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int open_store(struct member *m)
+{
+    struct store_sm_config sc;
+    char path[4096];
+    int rv;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/db", m->opts->data_dir) >=
+        sizeof path) {
+        return -ENAMETOOLONG;
+    }
+    rv = store_ldb_open(path, m->log, &m->db);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "store",
+                      "cannot open the database in %s: %s", path,
+                      goulette_strerror(rv));
+        return rv;
+    }
+    memset(&sc, 0, sizeof sc);
+    sc.db = m->db;
+    sc.log = m->log;
+    rv = store_sm_open(&sc, &m->sm);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "store",
+                      "cannot load the state machine from %s: %s", path,
+                      goulette_strerror(rv));
+        return rv;
+    }
+    return 0;
+}
+
+static int start_node(struct member *m)
+{
+    struct raft_uv_node_config c;
+    int rv;
+
+    memset(&c, 0, sizeof c);
+    c.loop = m->loop;
+    c.db = m->db;
+    c.log = m->log;
+    c.id = m->id;
+    c.seed = m->id ^ (uint64_t)uv_hrtime();
+    c.applied = store_sm_applied_index(m->sm);
+    c.bootstrap = m->opts->has_join ? NULL : &m->bootstrap;
+    c.apply = on_apply;
+    c.state_changed = on_state_changed;
+    c.data = m;
+    rv = raft_uv_node_start(&c, &m->node);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot start Raft: %s", goulette_strerror(rv));
+    }
+    return rv;
+}
+
+static void on_unmounted(struct fs *fs)
+{
+    struct member *m = fs->data;
+    goulette_logf(m->log, GOULETTE_LOG_WARN, "fs",
+                  "%s was unmounted from outside; stopping", m->opts->mount);
+    member_stop(m, m->stop_cb);
+}
+
+static int mount(struct member *m)
+{
+    struct fs_config fc;
+    int rv;
+
+    memset(&fc, 0, sizeof fc);
+    fc.mountpoint = m->opts->mount;
+    fc.allow_other = m->opts->allow_other;
+    fc.log = m->log;
+    fc.unmounted = on_unmounted;
+    member_mount_backend(m, &fc.backend);
+    m->fs.data = m;
+    rv = fs_init(&m->fs, m->loop, &fc);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "fs", "cannot mount %s: %s",
+                      m->opts->mount, goulette_strerror(rv));
+        return rv;
+    }
+    m->mounted = true;
+    return 0;
+}
+
+/* Release what start opened, in reverse; the node must be closed already. */
+static void release(struct member *m)
+{
+    store_sm_close(m->sm);
+    m->sm = NULL;
+    store_ldb_close(m->db);
+    m->db = NULL;
+    raft_configuration_fini(&m->bootstrap);
+}
+
+static void on_node_closed_at_start(void *arg)
+{
+    (void)arg;
+}
+
+int member_start(struct member *m,
+                 uv_loop_t *loop,
+                 const struct options *opts,
+                 const struct goulette_log *log)
+{
+    int rv;
+
+    memset(m, 0, sizeof *m);
+    m->loop = loop;
+    m->opts = opts;
+    m->log = log;
+    m->id = member_id_of(opts->name);
+    rv = bootstrap_configuration(m);
+    if (rv == 0) {
+        rv = open_store(m);
+    }
+    if (rv == 0) {
+        rv = start_node(m);
+    }
+    if (rv == 0 && opts->mount != NULL) {
+        rv = mount(m);
+    }
+    if (rv != 0) {
+        if (m->node != NULL) {
+            raft_uv_node_close(m->node, on_node_closed_at_start, NULL);
+            m->node = NULL;
+            /* The node's handles close on the next loop run; main() runs
+             * the loop before closing it. */
+        }
+        release(m);
+    }
+    return rv;
+}
+
+static void on_node_closed(void *arg)
+{
+    struct member *m = arg;
+    release(m);
+    goulette_logf(m->log, GOULETTE_LOG_INFO, "main", "member stopped");
+    if (m->stop_cb != NULL) {
+        m->stop_cb(m);
+    }
+}
+
+static void close_node(struct member *m)
+{
+    struct raft_uv_node *node = m->node;
+    m->node = NULL;
+    if (node == NULL) {
+        on_node_closed(m);
+        return;
+    }
+    raft_uv_node_close(node, on_node_closed, m);
+}
+
+static void on_fs_closed(struct fs *fs)
+{
+    struct member *m = fs->data;
+    m->mounted = false;
+    close_node(m);
+}
+
+void member_stop(struct member *m, void (*cb)(struct member *m))
+{
+    if (m->stopping) {
+        return;
+    }
+    m->stopping = true;
+    m->stop_cb = cb;
+    /* The mount goes first: fs_close waits for the mutations in flight,
+     * which the node, still running, completes. */
+    if (m->mounted && fs_close(&m->fs, on_fs_closed) == 0) {
+        return;
+    }
+    close_node(m);
+}

@@ -1,0 +1,90 @@
+/* One goulettefs member: the composition of the member's LevelDB, the state
+ * machine, the Raft node and the mount.  Owns their lifecycle and the glue
+ * between them (proposals from the mount, applied entries back to the mount's
+ * change feed); owns no protocol and no record format.
+ *
+ * Loop thread only. */
+#ifndef GOULETTE_TOOLS_MEMBER_H
+#define GOULETTE_TOOLS_MEMBER_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include <goulette/fs.h>
+#include <goulette/ldb.h>
+#include <goulette/log.h>
+#include <goulette/raft.h>
+#include <goulette/store.h>
+
+#include "options.h"
+#include "uv_node.h"
+
+struct member
+{
+    uv_loop_t *loop;                /* borrowed */
+    const struct goulette_log *log; /* borrowed */
+    const struct options *opts;     /* borrowed */
+    raft_id id;                     /* this member, from its name */
+
+    struct store_ldb *db;      /* owned */
+    struct store_sm *sm;       /* owned */
+    struct raft_uv_node *node; /* owned */
+    struct fs fs;              /* the mount, when opts->mount is set */
+    bool mounted;              /* fs is initialized and not yet closed */
+    struct raft_configuration bootstrap; /* from --initial-cluster */
+
+    bool stopping;
+    void (*stop_cb)(struct member *m);
+    int fatal; /* an error that stopped the member, or 0 */
+};
+
+/* A proposal of this member: the arg of raft_uv_node_propose.  Allocated by
+ * whoever proposes; member_propose() calls @done exactly once. */
+struct member_proposal
+{
+    struct member *member;
+    struct fs_mutation *mutation; /* the mount mutation it carries, or NULL */
+    void (*done)(struct member_proposal *p, int rv); /* rv: 0, the store's
+                                                        rejection, or the
+                                                        node's error */
+};
+
+/* Encode @cmd (borrowed) and propose it.  Returns 0 and later calls
+ * p->done; or returns an error and never calls it.
+ * Errors: -ENOMEM, -EINVAL, GOULETTE_ESHUTDOWN. */
+int member_propose(struct member *m,
+                   const struct store_cmd *cmd,
+                   struct member_proposal *p);
+
+/* The Raft id of a member name: a 64-bit FNV-1a hash, never 0.  Every
+ * member derives the same ids from the same --initial-cluster. */
+raft_id member_id_of(const char *name);
+
+/* The name of member @id as this member knows it (from --initial-cluster),
+ * or NULL. */
+const char *member_name_of(const struct member *m, raft_id id);
+
+/* Open the data directory's database and state machine, start Raft and, if
+ * asked, mount.  On error everything started is stopped again and the
+ * reason is logged.  Errors: -ENOMEM, -EIO, GOULETTE_ECORRUPT,
+ * GOULETTE_EVERSION, and the mount's errors. */
+int member_start(struct member *m,
+                 uv_loop_t *loop,
+                 const struct options *opts,
+                 const struct goulette_log *log);
+
+/* Stop taking work, let in-flight writes finish, unmount, stop Raft, close
+ * the database; then call @cb from the loop.  Idempotent. */
+void member_stop(struct member *m, void (*cb)(struct member *m));
+
+/* The fs backend over this member (tools/mount.c). */
+void member_mount_backend(struct member *m, struct fs_backend *b);
+
+/* Feed the changes of one applied entry to the mount (tools/mount.c).
+ * @origin is the mount mutation the entry carries, or NULL. */
+void member_mount_applied(struct member *m,
+                          const struct store_changes *changes,
+                          const struct fs_mutation *origin);
+
+#endif /* GOULETTE_TOOLS_MEMBER_H */
