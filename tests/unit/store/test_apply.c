@@ -712,6 +712,125 @@ START_TEST(operation_ids_are_dense_and_counted)
 }
 END_TEST
 
+/* ---- invariants under a random workload ---------------------------------- */
+
+/* xorshift64*: the test's own PRNG, seeded per run. */
+static uint64_t next_rand(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 2685821657736338717ULL;
+}
+
+static void random_command(uint64_t *seed, struct store_cmd *c, char *buf)
+{
+    static char *names[2];
+    uint64_t r = next_rand(seed);
+    memset(c, 0, sizeof *c);
+    c->timestamp_ns = TS + (int64_t)(r % 1000000);
+    snprintf(buf, 32, "b%u", (unsigned)(r >> 8) % 12);
+    snprintf(buf + 32, 32, "t%u", (unsigned)(r >> 16) % 20);
+    snprintf(buf + 64, 32, "h%u:%u", (unsigned)(r >> 24) % 3,
+             1 + (unsigned)(r >> 32) % 2);
+    snprintf(buf + 96, 32, "b%u", (unsigned)(r >> 40) % 12);
+    c->broker_id = buf;
+    c->topic = buf + 32;
+    c->address = buf + 64;
+    names[0] = buf;
+    names[1] = buf + 96;
+    c->type = (enum store_cmd_type)(1 + (r >> 4) % 7);
+    c->status = (uint32_t)(r >> 48) % 3;
+    c->replica_count = 1 + (uint32_t)(r >> 52) % 4;
+    c->names = names;
+    c->n_names =
+        c->type == STORE_CMD_HANDLE_UNREACHABLE ? 1 + (r >> 60) % 2 : 0;
+}
+
+static void check_invariants(void)
+{
+    ck_assert_uint_eq(st.ring.n_members, st.n_brokers);
+    ck_assert_uint_eq(st.ring.n_points, st.n_brokers * STORE_RING_VNODES);
+    for (size_t i = 0; i < st.n_brokers; i++) {
+        const struct store__broker *b = st.brokers[i];
+        ck_assert(store_ring_has(&st.ring, b->rec.broker_id));
+        ck_assert_uint_le(b->meta.mod_rev, st.revision);
+        ck_assert_uint_le(b->meta.create_rev, b->meta.mod_rev);
+        if (i > 0) {
+            ck_assert_int_lt(
+                strcmp(st.brokers[i - 1]->rec.broker_id, b->rec.broker_id), 0);
+        }
+    }
+    for (size_t i = 0; i < st.ring.n_members; i++) {
+        const struct store__broker *b =
+            store__state_broker(&st, st.ring.members[i].id);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_uint_eq(st.ring.members[i].rank, b->meta.create_rev);
+    }
+    for (size_t i = 0; i < st.n_topics; i++) {
+        const struct store__topic *t = st.topics[i];
+        ck_assert_uint_gt(t->rec.n_replicas, 0);
+        ck_assert_uint_le(t->rec.n_replicas, t->rec.replica_count);
+        ck_assert_uint_le(t->meta.mod_rev, st.revision);
+        for (size_t a = 0; a < t->rec.n_replicas; a++) {
+            for (size_t b = a + 1; b < t->rec.n_replicas; b++) {
+                ck_assert_str_ne(t->rec.replicas[a].broker_id,
+                                 t->rec.replicas[b].broker_id);
+            }
+        }
+    }
+    ck_assert(st.has_counter == (st.counter > 0));
+    if (st.has_counter) {
+        ck_assert_uint_eq(st.counter_meta.version, st.counter);
+    }
+}
+
+START_TEST(random_workload_keeps_invariants_and_is_deterministic)
+{
+    struct store__state other;
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    uint64_t replay = seed;
+    char buf[160];
+    ck_assert_int_eq(store__state_init(&other, STORE_RING_VNODES), 0);
+    for (int i = 0; i < 3000; i++) {
+        struct store_cmd c;
+        struct store__txn txn;
+        int r1 = 0;
+        int r2 = 0;
+        uint64_t rev = st.revision;
+        random_command(&seed, &c, buf);
+        store__txn_init(&txn, &st, c.timestamp_ns);
+        ck_assert_int_eq(store__apply(&st, &c, &txn, &r1), 0);
+        if (r1 == 0) {
+            store__txn_commit(&st, &txn);
+            store_changes_fini(&txn.changes);
+        } else {
+            ck_assert_uint_eq(st.revision, rev);
+        }
+        check_invariants();
+        /* A second model fed the same commands stays identical. */
+        random_command(&replay, &c, buf);
+        store__txn_init(&txn, &other, c.timestamp_ns);
+        ck_assert_int_eq(store__apply(&other, &c, &txn, &r2), 0);
+        ck_assert_int_eq(r1, r2);
+        if (r2 == 0) {
+            store__txn_commit(&other, &txn);
+            store_changes_fini(&txn.changes);
+        }
+    }
+    char *a = fingerprint();
+    struct store__state mine = st;
+    st = other;
+    char *b = fingerprint();
+    st = mine;
+    ck_assert_str_eq(a, b);
+    ck_assert_uint_gt(st.counter, 1000);
+    free(a);
+    free(b);
+    store__state_fini(&other);
+}
+END_TEST
+
 static Suite *apply_suite(void)
 {
     Suite *s = suite_create("apply");
@@ -765,6 +884,7 @@ static Suite *apply_suite(void)
         {"rollback",
          {rollback_restores_the_model_exactly,
           rollback_of_unregister_restores_ring_membership}},
+        {"random", {random_workload_keeps_invariants_and_is_deterministic}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
