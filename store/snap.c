@@ -416,6 +416,38 @@ corrupt:
 
 /* Build the new model from the records; the applied record must agree
  * with the header. */
+/* Check operation record @r: a valid record whose JSON id is its key's,
+ * and the next id of the dense sequence (*@last_id + 1). */
+static int check_op(const struct snap_rec *r, uint64_t *last_id)
+{
+    struct store__meta meta;
+    struct store__op_rec op;
+    const char *payload;
+    size_t plen;
+    uint64_t id;
+    int rv;
+
+    if (r->klen != 10) {
+        return GOULETTE_ECORRUPT;
+    }
+    id = store__get_u64((const unsigned char *)r->key + 2);
+    rv = store__record_decode(r->val, r->vlen, &meta, &payload, &plen);
+    if (rv == 0) {
+        rv = store__op_decode(payload, plen, &op);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (op.id < 0 || (uint64_t)op.id != id || id != *last_id + 1) {
+        rv = GOULETTE_ECORRUPT;
+    }
+    store__op_rec_fini(&op);
+    *last_id = id;
+    return rv;
+}
+
+/* Build the new model from the records.  The applied record must agree
+ * with the header, and operations must be exactly 1..counter. */
 static int build_state(const struct snap_rec *recs,
                        size_t n,
                        uint64_t index,
@@ -423,9 +455,10 @@ static int build_state(const struct snap_rec *recs,
                        struct store__state *st)
 {
     bool has_applied = false;
+    uint64_t last_op = 0;
     for (size_t i = 0; i < n; i++) {
         const struct snap_rec *r = &recs[i];
-        int rv;
+        int rv = 0;
         if (r->klen == 2 && r->key[1] == STORE_KEY_APPLIED) {
             if (r->vlen != 16 ||
                 store__get_u64((const unsigned char *)r->val) != index ||
@@ -435,25 +468,19 @@ static int build_state(const struct snap_rec *recs,
             has_applied = true;
         }
         if (r->key[1] == STORE_KEY_OP) {
-            struct store__meta meta;
-            struct store__op_rec op;
-            const char *payload;
-            size_t plen;
-            rv = store__record_decode(r->val, r->vlen, &meta, &payload, &plen);
-            if (rv == 0) {
-                rv = store__op_decode(payload, plen, &op);
-            }
-            if (rv != 0) {
-                return rv;
-            }
-            store__op_rec_fini(&op);
+            rv = check_op(r, &last_op);
         }
-        rv = store__state_load(st, r->key, r->klen, r->val, r->vlen);
+        if (rv == 0) {
+            rv = store__state_load(st, r->key, r->klen, r->val, r->vlen);
+        }
         if (rv != 0) {
             return rv;
         }
     }
-    return has_applied || index == 0 ? 0 : GOULETTE_ECORRUPT;
+    if (last_op != st->counter || (!has_applied && index != 0)) {
+        return GOULETTE_ECORRUPT;
+    }
+    return 0;
 }
 
 static int change_add(struct store_changes *changes,
