@@ -93,7 +93,11 @@ static void become_leader(struct raft__impl *r)
     r->read_confirmed = 0;
     reset_timeout(r);
     if (raft__progress_sync(r, true) != 0) {
+        /* A leader that cannot track its followers would only block the
+         * cluster until check-quorum: give the term up at once. */
         r->out.oom = true;
+        raft__become_follower(r, r->term, 0);
+        return;
     }
     /* §3.6.2 / paper §8: a no-op entry at the start of the term, so that
      * entries of earlier terms get committed by counting this one. */

@@ -31,14 +31,22 @@ void raft__membership_reload(struct raft__impl *r)
 {
     struct raft_configuration c;
     raft_index i;
+    int rv;
     raft_configuration_init(&c);
     for (i = raft__last_index(r); i > r->log.offset; i--) {
         const struct raft_entry *e = raft__log_get(&r->log, i);
         if (e->type != RAFT_ENTRY_CONF) {
             continue;
         }
-        if (raft_configuration_decode(&e->data, &c) == 0) {
+        rv = raft_configuration_decode(&e->data, &c);
+        if (rv == 0) {
             set_conf(r, &c, i);
+            return;
+        }
+        if (rv == -ENOMEM) {
+            /* Never fall back to an older configuration by mistake: keep
+             * the current one; the failure is logged by raft_step. */
+            r->out.oom = true;
             return;
         }
         raft__warnf(r, "%llu: undecodable configuration at %llu skipped",

@@ -9,25 +9,26 @@
 
 #include "impl.h"
 
-void raft__garbage_add(struct raft__garbage *g, void *p)
+bool raft__garbage_add(struct raft__garbage *g, void *p)
 {
     if (p == NULL) {
-        return;
+        return true;
     }
     if (g->n == g->cap) {
         unsigned cap = g->cap == 0 ? 32 : g->cap * 2;
         void **ptrs = realloc(g->ptrs, cap * sizeof *ptrs);
         if (ptrs == NULL) {
-            /* Freeing now is the only option left; the update being built
-             * cannot point at memory allocated in this step yet. */
+            /* Freeing now is the only option left; callers that need the
+             * memory for the update are told so and drop what needed it. */
             g->oom = true;
             free(p);
-            return;
+            return false;
         }
         g->ptrs = ptrs;
         g->cap = cap;
     }
     g->ptrs[g->n++] = p;
+    return true;
 }
 
 void raft__garbage_free(struct raft__garbage *g)
@@ -141,7 +142,10 @@ void *raft__out_alloc(struct raft__impl *r, size_t size)
         r->out.oom = true;
         return NULL;
     }
-    raft__garbage_add(&r->out.garbage, p);
+    if (!raft__garbage_add(&r->out.garbage, p)) {
+        r->out.oom = true;
+        return NULL;
+    }
     return p;
 }
 

@@ -16,7 +16,9 @@ struct raft__garbage
     bool oom; /* an allocation failed while growing ptrs */
 };
 
-void raft__garbage_add(struct raft__garbage *g, void *p);
+/* Take @p (freed at the next step).  Returns false if the list could not
+ * grow: @p was then freed at once. */
+bool raft__garbage_add(struct raft__garbage *g, void *p);
 void raft__garbage_free(struct raft__garbage *g);
 
 struct raft__out

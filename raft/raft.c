@@ -109,19 +109,16 @@ int raft__progress_sync(struct raft__impl *r, bool reset)
     if (prs == NULL) {
         return -ENOMEM;
     }
+    /* First allocate what is new, so that a failure changes nothing... */
     for (i = 0; i < r->conf.n; i++) {
         raft_id id = r->conf.servers[i].id;
-        old = reset ? NULL : raft__progress_get(r, id);
-        if (old != NULL) {
-            prs[i] = *old; /* moves the in-flight arrays */
-            old->inflights.last = NULL;
-            old->inflights.bytes = NULL;
+        if (!reset && raft__progress_get(r, id) != NULL) {
             continue;
         }
         if (raft__progress_init(&prs[i], id, raft__last_index(r) + 1,
                                 r->cfg.max_inflight) != 0) {
             while (i-- > 0) {
-                raft__progress_fini(&prs[i]);
+                raft__progress_fini(&prs[i]); /* NULL arrays if not init */
             }
             free(prs);
             return -ENOMEM;
@@ -129,6 +126,15 @@ int raft__progress_sync(struct raft__impl *r, bool reset)
         prs[i].recent_active = true;
         if (id == r->cfg.id) {
             prs[i].match = r->stable;
+        }
+    }
+    /* ...then move what members that stay already had. */
+    for (i = 0; i < r->conf.n; i++) {
+        old = reset ? NULL : raft__progress_get(r, r->conf.servers[i].id);
+        if (old != NULL) {
+            prs[i] = *old;
+            old->inflights.last = NULL;
+            old->inflights.bytes = NULL;
         }
     }
     raft__progress_clear(r);
@@ -228,6 +234,10 @@ static int start(struct raft__impl *r, const struct raft_event *ev)
     raft__log_reset(&r->log, base, base_term, &r->out.garbage);
     for (; n > 0; n--, e++) {
         if (raft__log_append(&r->log, e) != 0) {
+            /* Leave nothing half-loaded: START may be retried. */
+            raft__log_reset(&r->log, 0, 0, &r->out.garbage);
+            raft_configuration_fini(&r->snap.conf);
+            memset(&r->snap, 0, sizeof r->snap);
             return -ENOMEM;
         }
     }
@@ -472,10 +482,14 @@ int raft_step(struct raft *r,
         return rv;
     }
     if (i->out.oom || i->out.garbage.oom) {
-        /* The outputs of this step are kept back: entries to persist and
-         * committed entries will be handed out by the next step. */
-        i->out.n_msgs = 0;
-        return -ENOMEM;
+        /* What could not be allocated (a message, a result, a vote tally, a
+         * proposal's entry) was dropped, as a lossy network or a refused
+         * proposal would be; the state changes already made are still
+         * handed out below, so nothing durable is ever withheld. */
+        goulette_logf(i->cfg.log, GOULETTE_LOG_ERROR, RAFT__SUBSYS,
+                      "%llu: out of memory: some messages or results of this "
+                      "step were dropped",
+                      (unsigned long long)i->cfg.id);
     }
     raft__out_finish(i, update);
     return 0;

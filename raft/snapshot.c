@@ -34,10 +34,14 @@ static int conf_at(struct raft__impl *r,
     raft_index i;
     for (i = index; i > r->log.offset; i--) {
         const struct raft_entry *e = raft__log_get(&r->log, i);
-        if (e->type == RAFT_ENTRY_CONF &&
-            raft_configuration_decode(&e->data, c) == 0) {
+        int rv;
+        if (e->type != RAFT_ENTRY_CONF) {
+            continue;
+        }
+        rv = raft_configuration_decode(&e->data, c);
+        if (rv != -EBADMSG) {
             *c_index = i;
-            return 0;
+            return rv; /* 0, or -ENOMEM */
         }
     }
     *c_index = r->snap.conf_index;
@@ -93,7 +97,10 @@ static void send_chunk(struct raft__impl *r, struct raft__progress *p)
             r->out.oom = true;
             return;
         }
-        raft__garbage_add(&r->out.garbage, m.snapshot.conf.base);
+        if (!raft__garbage_add(&r->out.garbage, m.snapshot.conf.base)) {
+            r->out.oom = true;
+            return;
+        }
         m.snapshot.conf_index = r->snap.conf_index;
         p->snap_last_sent = true;
     }

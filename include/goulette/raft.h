@@ -512,12 +512,15 @@ void raft_fini(struct raft *r);
  * instance is unchanged and @update is empty.  Protocol-level problems
  * (stale terms, malformed messages, proposals on a follower with no
  * leader) are not errors of raft_step: they are handled or reported through
- * @update.  (Precisely, on -ENOMEM the event may have been partly handled:
- * the messages and results of that step are lost, as if the network had
- * dropped them, while entries to persist and committed entries are held back
- * and handed out by the next successful step.  RAFT_EVENT_SNAPSHOT fails
- * with -EINVAL when its index is not applied or not newer than the current
- * snapshot; RAFT_EVENT_TRANSFER errors are listed at the event type.) */
+ * @update.  (Precisely: -ENOMEM comes back only from START and SNAPSHOT,
+ * which fail before changing anything; when memory runs out in the middle of
+ * handling another event, what could not be allocated (a message, a
+ * proposal or read result, a vote tally) is dropped, as a lossy network
+ * would, the step returns 0 and its update carries every state change made,
+ * so nothing durable is withheld; the failure is logged at ERROR.
+ * RAFT_EVENT_SNAPSHOT fails with -EINVAL when its index is not applied or
+ * not newer than the current snapshot; RAFT_EVENT_TRANSFER errors are listed
+ * at the event type.) */
 int raft_step(struct raft *r,
               const struct raft_event *event,
               struct raft_update *update);

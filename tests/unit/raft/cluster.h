@@ -62,6 +62,11 @@ struct test_cluster
     unsigned drop_type_mask; /* 1 << type: dropped when sent */
     uint64_t snapshot_size;  /* bytes of a snapshot taken */
     unsigned sent_by_type[16];
+    /* Allocation-failure tests: called with true right before each
+     * raft_step and false right after; with oom_tolerant, -ENOMEM from the
+     * core is treated as a lost event instead of a failure. */
+    void (*arm)(bool on);
+    bool oom_tolerant;
 };
 
 /* @n nodes; the first @voters are voters of the bootstrap configuration
