@@ -167,8 +167,8 @@ static void setup_parameters(struct sim_cluster *c)
 
     c->client_gap = sim_prng_between(p, 2, 20);
     c->read_pm = 400;
-    c->admin_min = 300;
-    c->admin_max = 2000;
+    c->admin_min = 100;
+    c->admin_max = 700;
     c->chaos_min = 100;
     c->chaos_max = 800;
     c->heal_min = 50;
@@ -334,7 +334,7 @@ static void conf_change(struct sim_cluster *c, struct sim_node *l)
     }
     memset(&e, 0, sizeof e);
     e.type = RAFT_EVENT_CONF_CHANGE;
-    e.conf_change.context = 1ULL << 62 | c->workload.next_context++;
+    e.conf_change.context = SIM_CONF_CONTEXT | c->workload.next_context++;
     pick = sim_prng_below(&c->work_prng, 3);
     if (pick == 0 && c->next_id <= SIM_MAX_NODES &&
         n_members < c->o.nodes + 2) {
@@ -353,13 +353,17 @@ static void conf_change(struct sim_cluster *c, struct sim_node *l)
         e.conf_change.type = RAFT_CONF_PROMOTE;
         e.conf_change.id = learners[sim_prng_below(&c->work_prng, n_learners)];
     } else if (pick == 2 && n_members > 0) {
-        raft_id id = members[sim_prng_below(&c->work_prng, n_members)];
+        /* The leader removes itself a third of the time (§4.2.2). */
+        raft_id id = sim_prng_chance(&c->work_prng, 333)
+                         ? l->id
+                         : members[sim_prng_below(&c->work_prng, n_members)];
         const struct raft_server *s = raft_configuration_get(conf, id);
         if (s == NULL || (s->role == RAFT_VOTER && n_voters <= 2)) {
             return;
         }
         e.conf_change.type = RAFT_CONF_REMOVE;
         e.conf_change.id = id;
+        c->workload.leader_removals += id == l->id;
     } else {
         return;
     }
@@ -528,6 +532,21 @@ static void restart(struct sim_cluster *c, struct sim_node *n)
     }
 }
 
+/* The transport of @from noticed that @to cannot be reached (a cut link
+ * or a dead peer): it says so now and then, as a real one would. */
+static void unreachable(struct sim_cluster *c, raft_id from, raft_id to)
+{
+    struct raft_event e;
+    if (from == 0 || from > SIM_MAX_NODES || !c->nodes[from].up ||
+        !sim_prng_chance(&c->net_prng, 100)) {
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_UNREACHABLE;
+    e.unreachable.id = to;
+    sim_node_step(&c->nodes[from], &c->env, &e);
+}
+
 static void deliver(struct sim_cluster *c, struct sim_msg *msg)
 {
     struct sim_node *n;
@@ -541,6 +560,7 @@ static void deliver(struct sim_cluster *c, struct sim_msg *msg)
     }
     n = &c->nodes[to];
     if (!n->exists || !n->up || !sim_net_connected(&c->net, msg->m.from, to)) {
+        unreachable(c, msg->m.from, to);
         return;
     }
     if (sim_trace_on(&c->trace)) {
@@ -854,11 +874,16 @@ int sim_cluster_run(uint64_t seed,
     r->time = c->clock.now;
     r->acked = c->workload.acked;
     r->served = c->workload.served;
+    r->conf_accepted = c->workload.conf_accepted;
+    r->leader_removals = c->workload.leader_removals;
+    r->transfers = c->workload.transfers;
+    r->msgs = c->net.sent;
     for (id = 1; id < c->checker.n_leaders; id++) {
         r->leaders += c->checker.leaders[id] != 0;
     }
     for (id = 1; id <= SIM_MAX_NODES; id++) {
         r->crashes += c->nodes[id].crashes;
+        r->installs += c->nodes[id].installs;
     }
     sim_trace_printf(
         &c->trace,

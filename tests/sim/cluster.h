@@ -59,6 +59,11 @@ struct sim_result
     uint64_t served;  /* reads served */
     uint64_t leaders; /* distinct terms with a leader */
     uint64_t crashes;
+    uint64_t conf_accepted;   /* membership changes appended */
+    uint64_t leader_removals; /* removals of the leader issued */
+    uint64_t transfers;       /* transfers issued */
+    uint64_t installs;        /* snapshots installed by followers */
+    uint64_t msgs;            /* messages sent */
 };
 
 /* Run @seed.  Returns 0 (the outcome is in @r) or -ENOMEM. */

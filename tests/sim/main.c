@@ -253,12 +253,18 @@ int main(int argc, char **argv)
         }
         if (verbose) {
             printf(
-                "seed %llu: %s, %llu steps, time %llu, %llu acked, "
-                "%llu reads, %llu leaders, %llu crashes\n",
+                "seed %llu: %s, %llu steps, time %llu, %llu msgs, "
+                "%llu acked, %llu reads, %llu leaders, %llu crashes, "
+                "%llu installs, %llu conf changes (%llu leader "
+                "removals asked), %llu transfers\n",
                 (unsigned long long)seed, r.failed ? "failed" : "ok",
                 (unsigned long long)r.steps, (unsigned long long)r.time,
-                (unsigned long long)r.acked, (unsigned long long)r.served,
-                (unsigned long long)r.leaders, (unsigned long long)r.crashes);
+                (unsigned long long)r.msgs, (unsigned long long)r.acked,
+                (unsigned long long)r.served, (unsigned long long)r.leaders,
+                (unsigned long long)r.crashes, (unsigned long long)r.installs,
+                (unsigned long long)r.conf_accepted,
+                (unsigned long long)r.leader_removals,
+                (unsigned long long)r.transfers);
         }
         fflush(stdout);
     }

@@ -498,6 +498,7 @@ static void install(struct sim_node *n,
     sim_trace_printf(env->trace, "n%llu: installed snapshot (%llu, %llu)",
                      (unsigned long long)n->id, (unsigned long long)meta->index,
                      (unsigned long long)meta->term);
+    n->installs++;
     snapshot_free(&n->disk.snap);
     n->disk.snap.meta = *meta;
     raft_configuration_init(&n->disk.snap.meta.conf);
@@ -829,6 +830,11 @@ void sim_node_crash(struct sim_node *n, struct sim_env *env)
     raft_fini(&n->raft);
     queue_free(n);
     sim_log_fini(&n->mem);
+    /* raft.h: the staging area need not survive a crash.  Lose it half of
+     * the time, so that both kinds of runtime are exercised. */
+    if (sim_prng_chance(env->disk_prng, 500)) {
+        staging_reset(&n->disk.staging);
+    }
     n->up = false;
     n->crashes++;
     n->state = RAFT_FOLLOWER;

@@ -88,6 +88,7 @@ struct sim_node
     raft_term term;
     raft_index commit;
     uint64_t crashes;
+    uint64_t installs; /* snapshots installed */
 };
 
 /* Create @id.  With @bootstrap non-NULL, write entry 1 (term 1, CONF) on

@@ -137,9 +137,21 @@ void sim_workload_proposals(struct sim_workload *w,
     unsigned i;
     size_t at;
     for (i = 0; i < count; i++) {
-        struct sim_op *op = op_find(w, SIM_OP_PROPOSE, p[i].context, &at);
+        struct sim_op *op;
+        if (p[i].context & SIM_CONF_CONTEXT) {
+            sim_trace_printf(
+                env->trace,
+                "admin: conf change ctx %llu at n%llu -> %s "
+                "(%llu, %llu)",
+                (unsigned long long)(p[i].context & ~SIM_CONF_CONTEXT),
+                (unsigned long long)n->id, goulette_strerror(p[i].rv),
+                (unsigned long long)p[i].index, (unsigned long long)p[i].term);
+            w->conf_accepted += p[i].rv == 0;
+            continue;
+        }
+        op = op_find(w, SIM_OP_PROPOSE, p[i].context, &at);
         if (op == NULL || op->node != n->id) {
-            continue; /* a conf change or transfer, or given up */
+            continue; /* given up */
         }
         sim_trace_printf(env->trace,
                          "client: proposal ctx %llu at n%llu -> %s "

@@ -1,6 +1,7 @@
 /* The clients: proposals of unique values and ReadIndex reads sent to
- * random nodes, membership changes and leadership transfers sent to the
- * leader, and the bookkeeping of their results.  A proposal is
+ * random nodes, and the bookkeeping of their results (cluster.c issues the
+ * administrator's membership changes and transfers; their results are
+ * counted here).  A proposal is
  * acknowledged when the node it was sent to applies an entry with the
  * (index, term) it was given; a read is served when that node's applied
  * index reaches the read index.  Both outcomes go to the checker. */
@@ -47,9 +48,14 @@ struct sim_workload
     uint64_t refused; /* rv != 0 */
     uint64_t reads;
     uint64_t served;
-    uint64_t conf_changes;
+    uint64_t conf_changes;    /* issued */
+    uint64_t conf_accepted;   /* appended by a leader (rv == 0) */
+    uint64_t leader_removals; /* of those, removals of the leader itself */
     uint64_t transfers;
 };
+
+/* Contexts of membership changes carry this bit. */
+#define SIM_CONF_CONTEXT (1ULL << 62)
 
 void sim_workload_init(struct sim_workload *w, uint64_t seed);
 void sim_workload_fini(struct sim_workload *w);
