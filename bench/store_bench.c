@@ -15,6 +15,9 @@
 #include "goulette/err.h"
 #include "goulette/store.h"
 
+#include "apply.h"
+#include "state.h"
+
 struct bench
 {
     struct store_sm *sm;
@@ -106,6 +109,47 @@ static void report(const char *what, unsigned long n, double secs)
 {
     printf("%-34s %8lu commands %8.2f s %10.0f commands/s\n", what, n, secs,
            secs > 0 ? (double)n / secs : 0.0);
+}
+
+/* The pure apply core alone (no LevelDB, no fsync): the same brokers and
+ * topics applied to an in-memory model. */
+static int run_core(unsigned long topics, unsigned long brokers)
+{
+    struct store__state st;
+    char id[64];
+    char addr[64];
+    char topic[64];
+    int64_t ts = 1720000000000000000LL;
+    double t0;
+    int rv = store__state_init(&st, STORE_RING_VNODES);
+
+    t0 = now();
+    for (unsigned long i = 0; rv == 0 && i < brokers + topics; i++) {
+        struct store_cmd c = {.timestamp_ns = ts++};
+        struct store__txn txn;
+        int result = 0;
+        if (i < brokers) {
+            c.type = STORE_CMD_REGISTER_BROKER;
+            c.broker_id = id;
+            c.address = addr;
+            snprintf(id, sizeof id, "broker-%lu", i);
+            snprintf(addr, sizeof addr, "10.0.%lu.%lu:50051", i / 250, i % 250);
+        } else {
+            c.type = STORE_CMD_GENERATE_TOPIC_REPLICAS;
+            c.topic = topic;
+            c.replica_count = 3;
+            snprintf(topic, sizeof topic, "topic-%lu", i - brokers);
+        }
+        store__txn_init(&txn, &st, c.timestamp_ns);
+        rv = store__apply(&st, &c, &txn, &result);
+        if (rv == 0 && result == 0) {
+            store__txn_commit(&st, &txn);
+            store_changes_fini(&txn.changes);
+        }
+    }
+    report("apply core only (no LevelDB)", brokers + topics, now() - t0);
+    store__state_fini(&st);
+    return rv;
 }
 
 static int run(const char *dir, unsigned long topics, unsigned long brokers)
@@ -258,6 +302,9 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s", argv[1]);
     }
     rv = run(dir, topics, brokers);
+    if (rv == 0 && run_core(topics, brokers) != 0) {
+        rv = 1;
+    }
     if (own) {
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     }
