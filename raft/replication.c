@@ -327,6 +327,12 @@ void raft__recv_append_resp(struct raft__impl *r, const struct raft_message *m)
                     (unsigned long long)r->cfg.id, (unsigned long long)m->from);
         return;
     }
+    if (!m->reject && m->index > raft__last_index(r)) {
+        raft__warnf(r, "%llu: %llu acknowledges %llu, past the log; dropped",
+                    (unsigned long long)r->cfg.id, (unsigned long long)m->from,
+                    (unsigned long long)m->index);
+        return;
+    }
     p->recent_active = true;
     if (m->reject) {
         handle_reject(r, p, m);
