@@ -82,6 +82,8 @@ static void record_vote(struct raft__impl *r, raft_id id, bool granted)
     r->n_votes++;
 }
 
+static void become_candidate(struct raft__impl *r, bool transfer);
+
 static void become_leader(struct raft__impl *r)
 {
     r->state = RAFT_LEADER;
@@ -132,7 +134,7 @@ static void request_votes(struct raft__impl *r,
 }
 
 /* Count the votes; move on when a quorum decided. */
-static void tally(struct raft__impl *r, bool transfer)
+static void tally(struct raft__impl *r)
 {
     unsigned i, granted = 0, rejected = 0;
     unsigned quorum = raft__conf_quorum(&r->conf);
@@ -148,14 +150,13 @@ static void tally(struct raft__impl *r, bool transfer)
     }
     if (granted >= quorum) {
         if (r->state == RAFT_PRE_CANDIDATE) {
-            raft__campaign(r, true);
+            become_candidate(r, false); /* not a transfer: leases hold */
         } else {
             become_leader(r);
         }
     } else if (rejected >= quorum) {
         raft__become_follower(r, r->term, 0);
     }
-    (void)transfer;
 }
 
 static void become_candidate(struct raft__impl *r, bool transfer)
@@ -168,7 +169,7 @@ static void become_candidate(struct raft__impl *r, bool transfer)
     reset_timeout(r);
     record_vote(r, r->cfg.id, true);
     request_votes(r, RAFT_MSG_VOTE, r->term, transfer);
-    tally(r, transfer);
+    tally(r);
 }
 
 static void become_pre_candidate(struct raft__impl *r)
@@ -181,7 +182,7 @@ static void become_pre_candidate(struct raft__impl *r)
     reset_timeout(r);
     record_vote(r, r->cfg.id, true);
     request_votes(r, RAFT_MSG_PREVOTE, r->term + 1, false);
-    tally(r, false);
+    tally(r);
 }
 
 void raft__campaign(struct raft__impl *r, bool transfer)
@@ -365,5 +366,5 @@ void raft__recv_vote_resp(struct raft__impl *r, const struct raft_message *m)
         return;
     }
     record_vote(r, m->from, !m->reject);
-    tally(r, false);
+    tally(r);
 }

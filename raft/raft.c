@@ -344,7 +344,7 @@ static void recv_from_leader(struct raft__impl *r, const struct raft_message *m)
 static void receive(struct raft__impl *r, const struct raft_message *m)
 {
     const char *why = invalid(r, m);
-    bool leader = r->state == RAFT_LEADER;
+    bool leader;
     if (why != NULL) {
         raft__warnf(r, "%llu: message dropped: %s",
                     (unsigned long long)r->cfg.id, why);

@@ -997,6 +997,42 @@ START_TEST(duplicated_messages_change_nothing)
 }
 END_TEST
 
+START_TEST(only_a_transfer_target_claims_to_override_leases)
+{
+    struct raft_message m;
+    cluster_init(&C, 3, 3);
+    cluster_start(&C);
+    cluster_campaign(&C, 1); /* pre-vote first */
+    ck_assert_int_eq(raft_state(R(1)), RAFT_PRE_CANDIDATE);
+    while (cluster_take(&C, 1, 0, RAFT_MSG_PREVOTE, &m)) {
+        ck_assert(!m.transfer);
+        cluster_inject(&C, &m);
+        cluster_msg_free(&m);
+    }
+    ck_assert(cluster_take(&C, 2, 1, RAFT_MSG_PREVOTE_RESP, &m));
+    cluster_inject(&C, &m);
+    cluster_msg_free(&m);
+    ck_assert_int_eq(raft_state(R(1)), RAFT_CANDIDATE);
+    ck_assert(cluster_take(&C, 1, 3, RAFT_MSG_VOTE, &m));
+    ck_assert(!m.transfer);
+    cluster_msg_free(&m);
+    cluster_deliver(&C);
+    ck_assert_int_eq(raft_state(R(1)), RAFT_LEADER);
+    run(1);
+    {
+        struct raft_event ev = {.type = RAFT_EVENT_TRANSFER};
+        ev.transfer.to = 3;
+        ck_assert_int_eq(cluster_step(&C, 1, &ev), 0);
+    }
+    ck_assert(cluster_take(&C, 1, 3, RAFT_MSG_TIMEOUT_NOW, &m));
+    cluster_inject(&C, &m);
+    cluster_msg_free(&m);
+    ck_assert(cluster_take(&C, 3, 2, RAFT_MSG_VOTE, &m));
+    ck_assert(m.transfer);
+    cluster_msg_free(&m);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -1012,7 +1048,8 @@ static Suite *raft_suite(void)
           leader_without_quorum_contact_steps_down,
           leader_with_quorum_contact_stays,
           follower_in_lease_ignores_higher_term_vote_requests,
-          leader_ignores_disruptive_vote_requests_while_in_lease}},
+          leader_ignores_disruptive_vote_requests_while_in_lease,
+          only_a_transfer_target_claims_to_override_leases}},
         {"membership",
          {learner_catches_up_but_never_votes_nor_campaigns,
           learner_acks_do_not_count_towards_commit,
