@@ -109,6 +109,7 @@ static bool find_scenario(const char *name, enum sim_scenario *out)
     return false;
 }
 
+#ifdef SIM_PLANTED_BUGS
 static bool find_bug(const char *name, const struct bug_name **out)
 {
     size_t i;
@@ -120,6 +121,7 @@ static bool find_bug(const char *name, const struct bug_name **out)
     }
     return false;
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -221,7 +223,6 @@ int main(int argc, char **argv)
     if (optind != argc) {
         goto bad;
     }
-    (void)find_bug;
     if (bug != NULL) {
         o.bugs = bug->bit;
         if (!scenario_set) {

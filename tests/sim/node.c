@@ -215,121 +215,144 @@ static void schedule_disk(struct sim_node *n, struct sim_env *env)
     n->disk_busy = true;
 }
 
-/* What the core decided in @u, checked before the runtime executes it. */
-static void on_update(struct sim_node *n,
-                      struct sim_env *env,
-                      const struct raft_update *u)
+/* Soft state: follow RAFT_UPDATE_STATE; Election Safety is checked here,
+ * before the entries of the update, so that a second leader of a term
+ * shows as such rather than as a log clash. */
+static void track_state(struct sim_node *n,
+                        struct sim_env *env,
+                        const struct raft_update *u)
 {
-    struct sim_checker *c = env->checker;
-    bool was_leader = n->state == RAFT_LEADER;
-    raft_term old_term = n->term;
-    bool now_leader = was_leader;
-    bool still_leader;
-    struct sim_work *w;
-    int rv;
-
-    if (u->flags & RAFT_UPDATE_STATE) {
-        now_leader = u->state == RAFT_LEADER;
-        if (u->state != n->state || u->term != n->term ||
-            u->leader != n->leader) {
-            sim_trace_printf(env->trace, "n%llu: %s term %llu leader n%llu",
-                             (unsigned long long)n->id, state_name(u->state),
-                             (unsigned long long)u->term,
-                             (unsigned long long)u->leader);
-        }
-        n->state = u->state;
-        n->term = u->term;
-        n->leader = u->leader;
-    }
     if (u->flags & RAFT_UPDATE_HARD_STATE) {
         n->commit = u->hard_state.commit;
     }
-    still_leader = was_leader && now_leader && n->term == old_term;
-    if (now_leader && (u->flags & RAFT_UPDATE_STATE)) {
-        /* Election Safety first: a second leader of a term shows here
-         * before its entries clash with the first one's. */
-        sim_checker_leader(c, n->id, n->term);
+    if (!(u->flags & RAFT_UPDATE_STATE)) {
+        return;
     }
+    if (u->state != n->state || u->term != n->term || u->leader != n->leader) {
+        sim_trace_printf(env->trace, "n%llu: %s term %llu leader n%llu",
+                         (unsigned long long)n->id, state_name(u->state),
+                         (unsigned long long)u->term,
+                         (unsigned long long)u->leader);
+    }
+    n->state = u->state;
+    n->term = u->term;
+    n->leader = u->leader;
+    if (n->state == RAFT_LEADER) {
+        sim_checker_leader(env->checker, n->id, n->term);
+    }
+}
 
-    /* Leader Append-Only (Figure 3): a leader never overwrites or deletes
-     * entries in its log. */
-    if (still_leader && u->n_entries > 0 &&
-        u->entries[0].index <= sim_log_last(&n->mem)) {
-        sim_checker_fail(c, SIM_P_APPEND_ONLY,
+/* Leader Append-Only (Figure 3): a leader never overwrites or deletes
+ * entries in its log.  Called when @n leads the same term before and after
+ * @u. */
+static void check_append_only(struct sim_node *n,
+                              struct sim_env *env,
+                              const struct raft_update *u)
+{
+    if (u->n_entries > 0 && u->entries[0].index <= sim_log_last(&n->mem)) {
+        sim_checker_fail(env->checker, SIM_P_APPEND_ONLY,
                          "leader n%llu of term %llu rewrites its log from "
                          "index %llu (last %llu)",
                          (unsigned long long)n->id, (unsigned long long)n->term,
                          (unsigned long long)u->entries[0].index,
                          (unsigned long long)sim_log_last(&n->mem));
     }
-    if (still_leader && u->snapshot_install != NULL) {
-        sim_checker_fail(c, SIM_P_APPEND_ONLY,
+    if (u->snapshot_install != NULL) {
+        sim_checker_fail(env->checker, SIM_P_APPEND_ONLY,
                          "leader n%llu of term %llu installs a snapshot",
                          (unsigned long long)n->id,
                          (unsigned long long)n->term);
     }
+}
 
-    if (u->snapshot_install != NULL) {
-        const struct raft_snapshot_meta *m = u->snapshot_install;
+/* Keep n->mem equal to the core's log: rule 1 (install discards the whole
+ * log) and rule 2 (truncate and append), then check Log Matching on the
+ * new entries. */
+static void mirror_log(struct sim_node *n,
+                       struct sim_env *env,
+                       const struct raft_update *u)
+{
+    struct sim_checker *c = env->checker;
+    const struct raft_snapshot_meta *m = u->snapshot_install;
+    const struct raft_entry *es = u->entries;
+    if (m != NULL) {
         raft_term t = sim_checker_committed_term(c, m->index);
-        if (t != m->term || m->index >= c->truth_cap) {
+        if (t != m->term) {
             sim_checker_fail(
                 c, SIM_P_SM_SAFETY,
-                "n%llu is told to install snapshot (index %llu, "
-                "term %llu), which is not committed history "
-                "(term there: %llu)",
+                "n%llu is told to install snapshot (index %llu, term %llu), "
+                "which is not committed history (term there: %llu)",
                 (unsigned long long)n->id, (unsigned long long)m->index,
                 (unsigned long long)m->term, (unsigned long long)t);
-        } else {
-            sim_trace_printf(
-                env->trace,
-                "n%llu: to install snapshot (%llu, %llu) over "
-                "log (%llu, %llu]",
-                (unsigned long long)n->id, (unsigned long long)m->index,
-                (unsigned long long)m->term, (unsigned long long)n->mem.base,
-                (unsigned long long)sim_log_last(&n->mem));
-            sim_log_install(&n->mem, m->index, m->term,
-                            c->truth[m->index].chain);
+            return;
         }
+        sim_trace_printf(
+            env->trace,
+            "n%llu: to install snapshot (%llu, %llu) over log "
+            "(%llu, %llu]",
+            (unsigned long long)n->id, (unsigned long long)m->index,
+            (unsigned long long)m->term, (unsigned long long)n->mem.base,
+            (unsigned long long)sim_log_last(&n->mem));
+        sim_log_install(&n->mem, m->index, m->term, c->truth[m->index].chain);
     }
-    if (u->n_entries > 0) {
-        sim_trace_printf(env->trace,
-                         "n%llu: to persist [%llu, %llu] terms %llu..%llu "
-                         "over log (%llu, %llu]",
+    if (u->n_entries == 0) {
+        return;
+    }
+    sim_trace_printf(env->trace,
+                     "n%llu: to persist [%llu, %llu] terms %llu..%llu over "
+                     "log (%llu, %llu]",
+                     (unsigned long long)n->id, (unsigned long long)es[0].index,
+                     (unsigned long long)es[u->n_entries - 1].index,
+                     (unsigned long long)es[0].term,
+                     (unsigned long long)es[u->n_entries - 1].term,
+                     (unsigned long long)n->mem.base,
+                     (unsigned long long)sim_log_last(&n->mem));
+    if (sim_log_append(&n->mem, es, u->n_entries) != 0) {
+        sim_checker_fail(c, SIM_P_RUNTIME,
+                         "n%llu: entries to persist from %llu do not follow "
+                         "its log (base %llu, last %llu)",
                          (unsigned long long)n->id,
-                         (unsigned long long)u->entries[0].index,
-                         (unsigned long long)u->entries[u->n_entries - 1].index,
-                         (unsigned long long)u->entries[0].term,
-                         (unsigned long long)u->entries[u->n_entries - 1].term,
+                         (unsigned long long)es[0].index,
                          (unsigned long long)n->mem.base,
                          (unsigned long long)sim_log_last(&n->mem));
-        rv = sim_log_append(&n->mem, u->entries, u->n_entries);
-        if (rv != 0) {
-            sim_checker_fail(c, SIM_P_RUNTIME,
-                             "n%llu: entries to persist from %llu do not "
-                             "follow its log (base %llu, last %llu)",
-                             (unsigned long long)n->id,
-                             (unsigned long long)u->entries[0].index,
-                             (unsigned long long)n->mem.base,
-                             (unsigned long long)sim_log_last(&n->mem));
-        } else {
-            sim_checker_appended(c, n->id, &n->mem, u->entries[0].index);
-        }
+        return;
     }
-    if (now_leader && (u->flags & RAFT_UPDATE_STATE) &&
-        (!was_leader || old_term != n->term)) {
-        sim_checker_new_leader(c, n->id, n->term, &n->mem);
-    }
+    sim_checker_appended(c, n->id, &n->mem, es[0].index);
+}
 
-    if (u->snapshot_install == NULL && u->snapshot_chunk == NULL &&
-        u->n_entries == 0 && !(u->flags & RAFT_UPDATE_HARD_STATE) &&
-        u->n_messages == 0 && u->n_committed == 0 && u->n_proposals == 0 &&
-        u->n_reads == 0 && !(u->flags & RAFT_UPDATE_COMPACT)) {
-        return; /* nothing to execute */
+static bool update_is_empty(const struct raft_update *u)
+{
+    return u->snapshot_install == NULL && u->snapshot_chunk == NULL &&
+           u->n_entries == 0 && !(u->flags & RAFT_UPDATE_HARD_STATE) &&
+           !(u->flags & RAFT_UPDATE_COMPACT) && u->n_messages == 0 &&
+           u->n_committed == 0 && u->n_proposals == 0 && u->n_reads == 0;
+}
+
+/* What the core decided in @u is checked at once (the core's state is
+ * real as soon as raft_step returns); the update itself joins the write
+ * queue, to be executed when the disk gets to it. */
+static void on_update(struct sim_node *n,
+                      struct sim_env *env,
+                      const struct raft_update *u)
+{
+    bool was_leader = n->state == RAFT_LEADER;
+    raft_term old_term = n->term;
+    struct sim_work *w;
+
+    track_state(n, env, u);
+    if (was_leader && n->state == RAFT_LEADER && n->term == old_term) {
+        check_append_only(n, env, u);
+    }
+    mirror_log(n, env, u);
+    if (n->state == RAFT_LEADER && (!was_leader || old_term != n->term)) {
+        sim_checker_new_leader(env->checker, n->id, n->term, &n->mem);
+    }
+    if (update_is_empty(u)) {
+        return;
     }
     w = work_copy(u);
     if (w == NULL) {
-        sim_checker_fail(c, SIM_P_RUNTIME, "out of memory");
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
         return;
     }
     if (n->tail == NULL) {
@@ -546,10 +569,12 @@ static void schedule_restart(struct sim_node *n, struct sim_env *env)
     e.kind = SIM_EV_RESTART;
     e.node = n->id;
     e.incarnation = n->incarnation;
-    sim_clock_schedule(
-        env->clock,
-        sim_prng_between(env->disk_prng, env->restart_min, env->restart_max),
-        &e);
+    if (sim_clock_schedule(env->clock,
+                           sim_prng_between(env->disk_prng, env->restart_min,
+                                            env->restart_max),
+                           &e) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+    }
 }
 
 static void apply(struct sim_node *n,
@@ -704,7 +729,10 @@ static void schedule_tick(struct sim_node *n, struct sim_env *env)
     e.node = n->id;
     e.incarnation = n->incarnation;
     /* A random phase so that nodes do not tick in lockstep. */
-    sim_clock_schedule(env->clock, sim_prng_below(env->disk_prng, 10), &e);
+    if (sim_clock_schedule(env->clock, sim_prng_below(env->disk_prng, 10),
+                           &e) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+    }
 }
 
 int sim_node_start(struct sim_node *n, struct sim_env *env)

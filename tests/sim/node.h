@@ -128,7 +128,7 @@ void sim_node_disk_done(struct sim_node *n, struct sim_env *env);
 /* Take a snapshot of the state machine and tell the core. */
 void sim_node_snapshot(struct sim_node *n, struct sim_env *env);
 
-/* Event types for sim_node_step, for brevity. */
+/* One tick of logical time (RAFT_EVENT_TICK). */
 void sim_node_tick(struct sim_node *n, struct sim_env *env);
 
 #endif /* SIM_NODE_H */
