@@ -672,6 +672,9 @@ static void peer_dial(struct raft_uv__peer *p)
     assert(p->conn == NULL);
     p->stats.dials++;
     tr->stats.dials++;
+    goulette_logf(tr->config.log, GOULETTE_LOG_DEBUG, SUBSYS,
+                  "peer %" PRIu64 " at %s: dialling (attempt %u)", p->id,
+                  p->address, p->attempt + 1);
     c = raft_uv__conn_new(tr, true);
     if (c == NULL) {
         /* Retry later, like any failed dial. */

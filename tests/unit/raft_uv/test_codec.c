@@ -11,6 +11,7 @@
 
 #include <goulette/err.h>
 
+#include "failmalloc.h"
 #include "raft.pb-c.h"
 #include "uv_codec.h"
 
@@ -533,6 +534,67 @@ START_TEST(random_mutations_never_crash)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Allocation failures: fail the n-th allocation, n = 1, 2, ... until the
+ * call succeeds; every failure returns an error and leaks nothing.
+ * ------------------------------------------------------------------------ */
+
+START_TEST(failed_allocations_in_encode_return_enomem_and_leak_nothing)
+{
+    struct raft_message m = sample((enum raft_msg_type)_i);
+    struct goulette_buf enc;
+    long before, after;
+    unsigned n;
+    int rv;
+
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv__codec_encode(&m, 5, &enc);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding(); /* before any ck_assert: check
+                                             allocates behind our back */
+        if (rv == 0) {
+            free(enc.base);
+            break;
+        }
+        ck_assert_int_eq(rv, -ENOMEM);
+        ck_assert_int_eq(after, before);
+    }
+    ck_assert_uint_ge(n, 2); /* at least one failure was injected */
+}
+END_TEST
+
+START_TEST(failed_allocations_in_decode_return_an_error_and_leak_nothing)
+{
+    struct raft_message m = sample((enum raft_msg_type)_i), d;
+    struct goulette_buf enc;
+    long before, after;
+    unsigned n;
+    int rv;
+
+    ck_assert_int_eq(raft_uv__codec_encode(&m, 0, &enc), 0);
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv__codec_decode(enc.base, enc.len, &d);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding();
+        if (rv == 0) {
+            assert_msg_eq(&m, &d);
+            raft_uv__codec_fini(&d);
+            break;
+        }
+        /* protobuf-c reports its own allocation failures as a failed
+         * unpack, which the codec can only call malformed. */
+        ck_assert(rv == -ENOMEM || rv == -EBADMSG);
+        ck_assert_int_eq(after, before);
+    }
+    ck_assert_uint_ge(n, 2);
+    free(enc.base);
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
     Suite *s = suite_create("raft_uv_codec");
@@ -555,6 +617,15 @@ static Suite *codec_suite(void)
     tcase_add_test(tc, too_many_entries_are_refused);
     tcase_add_test(tc, garbage_bytes_are_refused);
     tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("allocation_failure");
+    tcase_add_loop_test(
+        tc, failed_allocations_in_encode_return_enomem_and_leak_nothing,
+        RAFT_MSG_APPEND, RAFT_MSG_READ_INDEX_RESP + 1);
+    tcase_add_loop_test(
+        tc, failed_allocations_in_decode_return_an_error_and_leak_nothing,
+        RAFT_MSG_APPEND, RAFT_MSG_READ_INDEX_RESP + 1);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fuzz");

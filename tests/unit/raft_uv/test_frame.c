@@ -9,6 +9,7 @@
 
 #include <goulette/err.h>
 
+#include "failmalloc.h"
 #include "uv_frame.h"
 
 /* A small deterministic PRNG for the split tests (seed printed on
@@ -237,6 +238,27 @@ START_TEST(fini_frees_a_partial_payload)
 }
 END_TEST
 
+START_TEST(failed_payload_allocation_returns_enomem_and_leaks_nothing)
+{
+    uint8_t buf[RAFT_UV_FRAME_HEADER + 100];
+    struct raft_uv__frame_decoder d;
+    struct raft_uv__frame f;
+    long before, after, n;
+
+    put_frame(buf, 0, RAFT_UV_FRAME_MESSAGE, 100, 4);
+    raft_uv__frame_decoder_init(&d, 1000);
+    before = failmalloc_outstanding();
+    failmalloc_arm(1);
+    n = raft_uv__frame_decoder_feed(&d, buf, sizeof buf, &f);
+    failmalloc_arm(0);
+    raft_uv__frame_decoder_fini(&d);
+    after = failmalloc_outstanding();
+    ck_assert_int_eq(n, -ENOMEM);
+    ck_assert(failmalloc_fired);
+    ck_assert_int_eq(after, before);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static struct raft_uv__handshake sample_handshake(void)
@@ -374,9 +396,11 @@ static Suite *frame_suite(void)
     tc = tcase_create("decoder");
     tcase_add_test(tc, header_is_big_endian_length_then_kind);
     tcase_add_test(tc, whole_stream_in_one_feed_yields_every_frame);
-    tcase_add_loop_test(tc, random_splits_yield_the_same_frames, 0, 50);
+    tcase_add_loop_test(tc, random_splits_yield_the_same_frames, 0, 20);
     tcase_add_test(tc, frame_at_the_limit_is_accepted);
     tcase_add_test(tc, fini_frees_a_partial_payload);
+    tcase_add_test(tc,
+                   failed_payload_allocation_returns_enomem_and_leaks_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");

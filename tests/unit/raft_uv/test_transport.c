@@ -14,6 +14,7 @@
 #include <goulette/err.h>
 #include <goulette/raft_uv.h>
 
+#include "failmalloc.h"
 #include "uv_codec.h"
 #include "uv_frame.h"
 
@@ -1418,6 +1419,91 @@ START_TEST(immediate_dial_failure_is_reported_from_the_loop)
 }
 END_TEST
 
+START_TEST(failed_allocations_return_enomem_and_leave_nothing_behind)
+{
+    struct raft_uv_transport_config cfg;
+    struct raft_uv_peer peers[3];
+    struct raft_uv_transport_stats st;
+    struct raft_message m;
+    long before, after;
+    unsigned n;
+    int rv;
+
+    /* init */
+    config_for(&cfg, 1);
+    memset(&a, 0, sizeof a);
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv_transport_init(&a.t, &loop, &cfg);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding();
+        if (rv == 0) {
+            break;
+        }
+        ck_assert_int_eq(rv, -ENOMEM);
+        ck_assert_int_eq(after, before);
+    }
+    a.t.data = &a;
+    a.open = true;
+    node_close(&a);
+
+    /* set_peers: on failure the previous set stays */
+    pair_start();
+    memset(peers, 0, sizeof peers);
+    peers[0].id = 2;
+    strcpy(peers[0].address, b.address);
+    peers[1].id = 3;
+    strcpy(peers[1].address, "127.0.0.1:9");
+    peers[2].id = 4;
+    strcpy(peers[2].address, "127.0.0.1:10");
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv_transport_set_peers(&a.t, peers, 3);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding();
+        if (rv == 0) {
+            break;
+        }
+        ck_assert_int_eq(rv, -ENOMEM);
+        ck_assert_int_eq(after, before);
+        ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &st), 0);
+        ck_assert_int_eq(raft_uv_transport_stats(&a.t, 3, &st),
+                         GOULETTE_ENOTFOUND);
+    }
+    ck_assert_uint_ge(n, 2);
+    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 4, &st), 0);
+
+    /* send on an established connection */
+    assert_b_serves_a();
+    m = msg_of_type(RAFT_MSG_APPEND, 1, 2);
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv_transport_send(&a.t, 2, &m);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding();
+        if (rv == 0 && !failmalloc_fired) {
+            break;
+        }
+        if (rv == 0) {
+            /* Queued, but the write batch could not be allocated: the
+             * connection resets (as on any write error) and redials. */
+            continue;
+        }
+        ck_assert_int_eq(rv, -ENOMEM);
+        ck_assert_int_eq(after, before);
+    }
+    ck_assert_uint_ge(n, 2);
+    wait_got(&b, 2);
+    ck_assert_int_eq(b.got[1]->type, RAFT_MSG_APPEND);
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
 START_TEST(unstarted_transport_closes_cleanly)
 {
     struct raft_uv_transport_config cfg;
@@ -1516,6 +1602,8 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, removed_member_is_forgotten_both_ways);
     tcase_add_test(tc, api_misuse_is_refused);
     tcase_add_test(tc, unstarted_transport_closes_cleanly);
+    tcase_add_test(tc,
+                   failed_allocations_return_enomem_and_leave_nothing_behind);
     tcase_add_test(tc, immediate_dial_failure_is_reported_from_the_loop);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
