@@ -152,8 +152,11 @@ static void add_learner_4(void)
 
 START_TEST(learner_catches_up_but_never_votes_nor_campaigns)
 {
-    unsigned i;
+    struct raft_message m = {0};
+    unsigned i = 0, sent_votes;
     add_learner_4();
+    sent_votes =
+        C.sent_by_type[RAFT_MSG_PREVOTE] + C.sent_by_type[RAFT_MSG_VOTE];
     ck_assert_uint_eq(raft_last_index(R(4)), raft_last_index(R(1)));
     ck_assert_uint_eq(N(4)->applied, raft_commit_index(R(1)));
     ck_assert_uint_eq(raft_configuration_get(raft_configuration(R(4)), 4)->role,
@@ -162,11 +165,27 @@ START_TEST(learner_catches_up_but_never_votes_nor_campaigns)
     cluster_tick(&C, 4, 100);
     ck_assert_int_eq(raft_state(R(4)), RAFT_FOLLOWER);
     ck_assert_uint_eq(count_sent(4, 1, RAFT_MSG_PREVOTE), 0);
+    ck_assert_uint_eq(
+        C.sent_by_type[RAFT_MSG_PREVOTE] + C.sent_by_type[RAFT_MSG_VOTE],
+        sent_votes);
     cluster_heal(&C);
-    /* A vote from the learner is not counted by a candidate. */
-    for (i = 1; i <= 3; i++) {
-        N(i)->cfg.pre_vote = false;
-    }
+    /* A grant from the learner is not counted: 2 with its own vote and the
+     * learner's is still a candidate of a 3-voter cluster. */
+    cluster_isolate(&C, 1);
+    cluster_cut(&C, 2, 3);
+    cluster_tick(&C, 2, 30);
+    ck_assert_int_eq(raft_state(R(2)), RAFT_PRE_CANDIDATE);
+    m.type = RAFT_MSG_PREVOTE_RESP;
+    m.from = 4;
+    m.to = 2;
+    m.term = raft_current_term(R(2)) + 1;
+    cluster_inject(&C, &m);
+    ck_assert_int_eq(raft_state(R(2)), RAFT_PRE_CANDIDATE);
+    cluster_heal(&C);
+    m.from = 3; /* a voter's grant makes the quorum */
+    cluster_inject(&C, &m);
+    ck_assert_int_eq(raft_state(R(2)), RAFT_CANDIDATE);
+    (void)i;
 }
 END_TEST
 
