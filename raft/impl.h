@@ -61,6 +61,7 @@ struct raft__impl
     {
         raft_index index; /* 0: nothing staged */
         raft_term term;
+        raft_id from; /* the leader sending it */
         uint64_t size;
         uint64_t next; /* next offset expected */
     } recv;

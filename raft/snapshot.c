@@ -258,13 +258,17 @@ void raft__recv_snapshot(struct raft__impl *r, const struct raft_message *m)
         reply_done(r, m); /* nothing to install: the log already has it */
         return;
     }
-    if (r->recv.index != c->index || r->recv.term != c->term) {
+    /* Two servers' snapshots of the same state need not be the same
+     * bytes: a transfer never mixes chunks of two senders. */
+    if (r->recv.index != c->index || r->recv.term != c->term ||
+        r->recv.from != m->from || r->recv.size != c->size) {
         if (c->offset != 0) {
             reply_chunk(r, m, true, 0);
             return;
         }
         r->recv.index = c->index;
         r->recv.term = c->term;
+        r->recv.from = m->from;
         r->recv.size = c->size;
         r->recv.next = 0;
     }

@@ -30,10 +30,12 @@
  *
  * 0. If u.snapshot_chunk is set: durably write the chunk (data at its
  *    offset) into the staging area for that snapshot (index, term) first.
- *    Staging contract: a chunk at offset 0 of an (index, term) other than
- *    the one staged replaces the staging area; chunks arrive in offset order
- *    without gaps; the last chunk (chunk.last) may come in the same update
- *    as u.snapshot_install, which then installs what was staged.  The
+ *    Staging contract: a chunk at offset 0 replaces the staging area
+ *    unless it continues the transfer being staged (same index, term and
+ *    sender: chunks of two senders are never mixed, their bytes may
+ *    differ); chunks arrive in offset order without gaps; the last chunk
+ *    (chunk.last) may come in the same update as u.snapshot_install, which
+ *    then installs what was staged.  The
  *    staging area need not survive a crash: after a restart the core
  *    rejects chunks past offset 0 and the leader restarts the transfer.
  * 1. If u.snapshot_install is set: install the staged snapshot into the
