@@ -1052,6 +1052,37 @@ START_TEST(only_a_transfer_target_claims_to_override_leases)
 }
 END_TEST
 
+START_TEST(snapshot_chunks_of_two_senders_are_never_mixed)
+{
+    struct raft_message m = {0}, resp;
+    uint8_t data[100] = {0};
+    cluster_init(&C, 3, 3);
+    cluster_start(&C);
+    m.type = RAFT_MSG_SNAPSHOT;
+    m.from = 1;
+    m.to = 2;
+    m.term = 5;
+    m.snapshot.index = 50;
+    m.snapshot.term = 4;
+    m.snapshot.size = 300;
+    m.snapshot.data.base = data;
+    m.snapshot.data.len = 100;
+    cluster_inject(&C, &m);
+    ck_assert(cluster_take(&C, 2, 1, RAFT_MSG_SNAPSHOT_RESP, &resp));
+    ck_assert(!resp.reject);
+    ck_assert_uint_eq(resp.reject_hint, 100);
+    /* A new leader goes on with the same snapshot identity: restart. */
+    m.from = 3;
+    m.term = 6;
+    m.snapshot.offset = 100;
+    cluster_inject(&C, &m);
+    ck_assert(cluster_take(&C, 2, 3, RAFT_MSG_SNAPSHOT_RESP, &resp));
+    ck_assert(resp.reject);
+    ck_assert_uint_eq(resp.reject_hint, 0);
+    ck_assert_uint_eq(N(2)->n_chunks, 1);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -1104,7 +1135,8 @@ static Suite *raft_suite(void)
         {"snapshots",
          {lagging_follower_receives_snapshot_in_chunks,
           lost_snapshot_chunk_is_resent_from_the_follower_offset,
-          snapshot_compacts_the_log_keeping_trailing_entries}},
+          snapshot_compacts_the_log_keeping_trailing_entries,
+          snapshot_chunks_of_two_senders_are_never_mixed}},
         {"restart",
          {cluster_restarts_from_persisted_state, vote_survives_a_restart}},
         {"input",
