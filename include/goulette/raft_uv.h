@@ -28,6 +28,11 @@
  * Messages wait in a bounded queue per peer; when it is full, new messages
  * are dropped and counted (Raft tolerates loss).  Delivery is best effort
  * and in order per connection.
+ *
+ * Every function below except _init and _config_defaults takes a
+ * transport between a successful _init and its close callback; callbacks
+ * (recv_cb, unreachable_cb) run from the loop, never from inside a
+ * transport call.
  * ======================================================================== */
 
 /* A member the transport may talk to. */
@@ -134,8 +139,8 @@ int raft_uv_transport_address(const struct raft_uv_transport *t,
  * entry with this member's own id is ignored).  Removed members lose their
  * queue and their connections, both directions; a member whose address
  * changed is redialled at the new one.
- * Errors: -EINVAL (id 0, duplicate id, unparsable address), -ENOMEM; on
- * error the previous set stays. */
+ * Errors: -EINVAL (id 0, duplicate id, unparsable address), -ENOMEM,
+ * GOULETTE_ESHUTDOWN (closing); on error the previous set stays. */
 int raft_uv_transport_set_peers(struct raft_uv_transport *t,
                                 const struct raft_uv_peer *peers,
                                 unsigned n);
