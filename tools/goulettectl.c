@@ -16,10 +16,8 @@ struct subcommand
 };
 
 static const struct subcommand subcommands[] = {
-#ifdef GOULETTECTL_HAVE_RING
     {"ring", "show where topics land on a hash ring of brokers (offline)",
      ctl_ring_main},
-#endif
     {NULL, NULL, NULL},
 };
 

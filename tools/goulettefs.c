@@ -192,6 +192,9 @@ static void on_member_stopped(struct member *m)
     }
     if (!d->stopping) {
         /* The member stopped by itself (its mount was taken away). */
+        goulette_logf(&d->log, GOULETTE_LOG_ERROR, "main",
+                      "the member stopped by itself: %s",
+                      goulette_strerror(m->fatal));
         d->stopping = true;
         d->exit_status = 1;
     }
@@ -208,7 +211,7 @@ static void daemon_stop(struct daemon *d)
     d->stopping = true;
     goulette_logf(&d->log, GOULETTE_LOG_INFO, "main", "shutting down");
     if (d->member_started) {
-        member_stop(&d->member, on_member_stopped);
+        member_stop(&d->member);
         return;
     }
     close_signals(d);
@@ -242,7 +245,8 @@ static int daemon_start(struct daemon *d)
     d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-    rv = member_start(&d->member, &d->loop, &d->opts, &d->log);
+    rv = member_start(&d->member, &d->loop, &d->opts, &d->log,
+                      on_member_stopped);
     if (rv != 0) {
         close_signals(d);
         uv_run(&d->loop, UV_RUN_DEFAULT);

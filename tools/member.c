@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <goulette/err.h>
+
+#include "uv_log.h"
 
 raft_id member_id_of(const char *name)
 {
@@ -174,11 +177,75 @@ static int open_store(struct member *m)
     return 0;
 }
 
+/* DATA_DIR/member records that this member was initialized.  LevelDB
+ * drops a damaged tail of its write-ahead log as if it were a torn write;
+ * if that ever empties a database, this marker is what tells a member that
+ * lost its state from a new one, and the member refuses to start instead
+ * of bootstrapping an empty cluster. */
+static int check_marker(struct member *m, bool *initialized)
+{
+    char path[4096];
+    FILE *f;
+    int empty;
+
+    snprintf(path, sizeof path, "%s/member", m->opts->data_dir);
+    f = fopen(path, "r");
+    *initialized = f != NULL;
+    if (f != NULL) {
+        fclose(f);
+    }
+    empty = raft_uv_log_empty(m->db);
+    if (empty < 0) {
+        return empty;
+    }
+    if (*initialized && empty == 1) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "the database in %s/db has lost its Raft state although "
+                      "this member was initialized (%s exists): refusing to "
+                      "start; restore the data directory from a backup, or "
+                      "remove it and add the member again",
+                      m->opts->data_dir, path);
+        return GOULETTE_ECORRUPT;
+    }
+    return 0;
+}
+
+static int write_marker(struct member *m)
+{
+    char path[4096];
+    char tmp[4096];
+    FILE *f;
+    int rv = 0;
+
+    snprintf(path, sizeof path, "%s/member", m->opts->data_dir);
+    snprintf(tmp, sizeof tmp, "%s/member.tmp", m->opts->data_dir);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return -errno;
+    }
+    fprintf(f, "%s %016llx\n", m->opts->name, (unsigned long long)m->id);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rv = -errno;
+    }
+    if (fclose(f) != 0 && rv == 0) {
+        rv = -errno;
+    }
+    if (rv == 0 && rename(tmp, path) != 0) {
+        rv = -errno;
+    }
+    return rv;
+}
+
 static int start_node(struct member *m)
 {
+    bool initialized;
     struct raft_uv_node_config c;
     int rv;
 
+    rv = check_marker(m, &initialized);
+    if (rv != 0) {
+        return rv;
+    }
     memset(&c, 0, sizeof c);
     c.loop = m->loop;
     c.db = m->db;
@@ -194,6 +261,17 @@ static int start_node(struct member *m)
     if (rv != 0) {
         goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
                       "cannot start Raft: %s", goulette_strerror(rv));
+        return rv;
+    }
+    /* A joining member has no state until the leader reaches it; it is
+     * marked once it has some (issue #6). */
+    if (!initialized && !m->opts->has_join) {
+        rv = write_marker(m);
+        if (rv != 0) {
+            goulette_logf(m->log, GOULETTE_LOG_ERROR, "main",
+                          "cannot write %s/member: %s", m->opts->data_dir,
+                          goulette_strerror(rv));
+        }
     }
     return rv;
 }
@@ -203,7 +281,8 @@ static void on_unmounted(struct fs *fs)
     struct member *m = fs->data;
     goulette_logf(m->log, GOULETTE_LOG_WARN, "fs",
                   "%s was unmounted from outside; stopping", m->opts->mount);
-    member_stop(m, m->stop_cb);
+    m->fatal = -ENOTCONN;
+    member_stop(m);
 }
 
 static int mount(struct member *m)
@@ -246,11 +325,13 @@ static void on_node_closed_at_start(void *arg)
 int member_start(struct member *m,
                  uv_loop_t *loop,
                  const struct options *opts,
-                 const struct goulette_log *log)
+                 const struct goulette_log *log,
+                 void (*stopped)(struct member *m))
 {
     int rv;
 
     memset(m, 0, sizeof *m);
+    m->stop_cb = stopped;
     m->loop = loop;
     m->opts = opts;
     m->log = log;
@@ -305,13 +386,12 @@ static void on_fs_closed(struct fs *fs)
     close_node(m);
 }
 
-void member_stop(struct member *m, void (*cb)(struct member *m))
+void member_stop(struct member *m)
 {
     if (m->stopping) {
         return;
     }
     m->stopping = true;
-    m->stop_cb = cb;
     /* The mount goes first: fs_close waits for the mutations in flight,
      * which the node, still running, completes. */
     if (m->mounted && fs_close(&m->fs, on_fs_closed) == 0) {

@@ -66,17 +66,21 @@ raft_id member_id_of(const char *name);
 const char *member_name_of(const struct member *m, raft_id id);
 
 /* Open the data directory's database and state machine, start Raft and, if
- * asked, mount.  On error everything started is stopped again and the
- * reason is logged.  Errors: -ENOMEM, -EIO, GOULETTE_ECORRUPT,
- * GOULETTE_EVERSION, and the mount's errors. */
+ * asked, mount.  On error everything started is stopped again, the reason
+ * is logged and @stopped is never called.  On success @stopped is called
+ * exactly once, from the loop, when the member has stopped: after
+ * member_stop(), or by itself (its mount was taken away: m->fatal is then
+ * set).  Errors: -ENOMEM, -EIO, GOULETTE_ECORRUPT, GOULETTE_EVERSION, and
+ * the mount's errors. */
 int member_start(struct member *m,
                  uv_loop_t *loop,
                  const struct options *opts,
-                 const struct goulette_log *log);
+                 const struct goulette_log *log,
+                 void (*stopped)(struct member *m));
 
 /* Stop taking work, let in-flight writes finish, unmount, stop Raft, close
- * the database; then call @cb from the loop.  Idempotent. */
-void member_stop(struct member *m, void (*cb)(struct member *m));
+ * the database; then the start callback fires.  Idempotent. */
+void member_stop(struct member *m);
 
 /* The fs backend over this member (tools/mount.c). */
 void member_mount_backend(struct member *m, struct fs_backend *b);

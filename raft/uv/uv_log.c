@@ -320,6 +320,26 @@ int raft_uv_log_load(struct store_ldb *db,
     return rv;
 }
 
+int raft_uv_log_empty(struct store_ldb *db)
+{
+    unsigned char lo[1] = {'R'};
+    unsigned char hi[1] = {'R' + 1};
+    struct store_ldb_iter *it;
+    int rv;
+
+    it = store_ldb_iter_new(db, NULL, lo, sizeof lo, hi, sizeof hi);
+    if (it == NULL) {
+        return -ENOMEM;
+    }
+    rv = store_ldb_iter_valid(it) ? 0 : 1;
+    if (rv == 1) {
+        int st = store_ldb_iter_status(it);
+        rv = st != 0 ? st : 1;
+    }
+    store_ldb_iter_free(it);
+    return rv;
+}
+
 void raft_uv_log_init(struct raft_uv_log *l, const struct raft_uv_log_state *s)
 {
     if (s->n_entries == 0) {

@@ -43,6 +43,11 @@ int raft_uv_log_load(struct store_ldb *db,
                      const struct goulette_log *log,
                      struct raft_uv_log_state *s);
 
+/* Whether @db holds no Raft state at all (no hard state, snapshot or
+ * entry).  Errors: -EIO, GOULETTE_ECORRUPT, -ENOMEM (returned instead of
+ * 0 or 1). */
+int raft_uv_log_empty(struct store_ldb *db);
+
 /* The log writer: remembers which indexes are on disk, so that truncation
  * and compaction delete exactly the keys that exist. */
 struct raft_uv_log
