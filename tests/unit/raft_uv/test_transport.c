@@ -690,8 +690,30 @@ static bool delivered_with_retries(void *arg)
     return r->to->n_got_total >= r->want;
 }
 
+struct wait_unreachable
+{
+    struct node *n;
+    raft_id id;
+};
+
+static bool unreachable_reported(void *arg)
+{
+    struct wait_unreachable *w = arg;
+    return w->n->unreachable[w->id] > 0;
+}
+
+static bool peer_dropped_one(void *arg)
+{
+    struct raft_uv_transport_stats s;
+
+    (void)arg;
+    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+    return s.dropped >= 1 && a.unreachable[2] >= 2;
+}
+
 START_TEST(restarted_peer_is_reconnected_after_backoff)
 {
+    struct wait_unreachable w = {&a, 2};
     struct raft_uv_transport_config cfg;
     struct raft_uv_transport_stats s;
     struct retry r;
@@ -703,12 +725,11 @@ START_TEST(restarted_peer_is_reconnected_after_backoff)
 
     /* B goes away: A notices, reports it unreachable, keeps dialling. */
     node_close(&b);
-    run_for(50);
+    run_until(unreachable_reported, &w, "A noticing B's close");
+    /* A message now needs a new dial, which fails: it is dropped. */
     ck_assert_int_eq(send_heartbeat(&a, 2, 1), 0);
-    run_for(300);
-    ck_assert_int_ge(a.unreachable[2], 1);
-    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
-    ck_assert_uint_ge(s.dropped, 1);
+    run_until(peer_dropped_one, NULL, "the message to the dead peer dropped");
+    ck_assert_int_ge(a.unreachable[2], 2);
 
     /* B comes back on the same port. */
     config_for(&cfg, 2);
@@ -733,6 +754,7 @@ START_TEST(backoff_grows_while_peer_is_down)
     struct raft_uv_transport_config cfg;
     struct raft_uv_transport_stats s;
     struct node *all[] = {&a, &b};
+    uint64_t start, elapsed;
     unsigned i;
 
     /* B is known at an address where nobody listens. */
@@ -743,17 +765,22 @@ START_TEST(backoff_grows_while_peer_is_down)
     node_start(&b, 2);
     node_know(&a, all, 2);
     node_close(&b);
-    /* Keep traffic flowing for ~1.5 s: with immediate redials this would
-     * be hundreds of dials; with doubling backoff from 50 ms (jittered
-     * down to half) capped at 400 ms it is at most about 1500/25 + a
-     * few. */
+    /* Keep traffic flowing for at least 1.5 s.  Redials wait at least half
+     * the base delay (equal jitter): 25, 50, 100, then 200 ms once the base
+     * reaches the 400 ms cap.  So over E ms there are at most 4 + E / 200
+     * dials, however slow the machine is (timers never fire early), where
+     * immediate redials would make one per 10 ms turn. */
+    uv_update_time(&loop);
+    start = uv_now(&loop);
     for (i = 0; i < 150; i++) {
         send_heartbeat(&a, 2, i);
         run_for(10);
     }
+    uv_update_time(&loop);
+    elapsed = uv_now(&loop) - start;
     ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
-    ck_assert_uint_ge(s.dials, 2);
-    ck_assert_uint_le(s.dials, 40);
+    ck_assert_uint_ge(s.dials, 3);
+    ck_assert_uint_le(s.dials, 4 + elapsed / 200);
     ck_assert_uint_eq(s.connects, 0);
     ck_assert_uint_eq(s.sent, 0);
     node_close(&a);
@@ -1385,18 +1412,6 @@ START_TEST(api_misuse_is_refused)
     loop_finish();
 }
 END_TEST
-
-struct wait_unreachable
-{
-    struct node *n;
-    raft_id id;
-};
-
-static bool unreachable_reported(void *arg)
-{
-    struct wait_unreachable *w = arg;
-    return w->n->unreachable[w->id] > 0;
-}
 
 START_TEST(immediate_dial_failure_is_reported_from_the_loop)
 {
