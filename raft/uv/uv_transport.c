@@ -877,6 +877,63 @@ static bool peers_contain(const struct raft_uv_peer *peers,
     return false;
 }
 
+/* Forget the members of tr->peers that are not in @peers, both
+ * directions. */
+static void peers_remove_departed(struct raft_uv__transport *tr,
+                                  const struct raft_uv_peer *peers,
+                                  unsigned n)
+{
+    struct raft_uv__peer **pp = &tr->peers;
+    struct raft_uv__peer *p;
+
+    while ((p = *pp) != NULL) {
+        if (peers_contain(peers, n, p->id) && p->id != tr->config.id) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
+                      "peer %" PRIu64 " removed", p->id);
+        raft_uv__incoming_drop_member(tr, p->id);
+        peer_remove(p);
+    }
+}
+
+/* Link the new members (@fresh[i], taken) and move the ones whose address
+ * changed. */
+static void peers_add_and_move(struct raft_uv__transport *tr,
+                               const struct raft_uv_peer *peers,
+                               unsigned n,
+                               const struct sockaddr_storage *addrs,
+                               struct raft_uv__peer **fresh)
+{
+    struct raft_uv__peer *p;
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        p = fresh[i];
+        if (p != NULL) {
+            uv_timer_init(tr->loop, &p->timer);
+            p->timer.data = p;
+            tr->n_handles++;
+            p->next = tr->peers;
+            tr->peers = p;
+            goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
+                          "peer %" PRIu64 " at %s added", p->id, p->address);
+            continue;
+        }
+        p = raft_uv__peer_find(tr, peers[i].id);
+        if (p != NULL && strcmp(p->address, peers[i].address) != 0) {
+            goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
+                          "peer %" PRIu64 " moved from %s to %s", p->id,
+                          p->address, peers[i].address);
+            memcpy(p->address, peers[i].address, sizeof p->address);
+            p->addr = addrs[i];
+            peer_reset(p);
+        }
+    }
+}
+
 int raft_uv_transport_set_peers(struct raft_uv_transport *t,
                                 const struct raft_uv_peer *peers,
                                 unsigned n)
@@ -884,8 +941,6 @@ int raft_uv_transport_set_peers(struct raft_uv_transport *t,
     struct raft_uv__transport *tr = t->impl;
     struct sockaddr_storage *addrs = NULL;
     struct raft_uv__peer **fresh = NULL;
-    struct raft_uv__peer **pp;
-    struct raft_uv__peer *p;
     unsigned i;
     int rv;
 
@@ -918,40 +973,8 @@ int raft_uv_transport_set_peers(struct raft_uv_transport *t,
         }
     }
 
-    /* Remove the members that left, both directions. */
-    pp = &tr->peers;
-    while ((p = *pp) != NULL) {
-        if (peers_contain(peers, n, p->id) && p->id != tr->config.id) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
-                      "peer %" PRIu64 " removed", p->id);
-        raft_uv__incoming_drop_member(tr, p->id);
-        peer_remove(p);
-    }
-    /* Update addresses, add the new members. */
-    for (i = 0; i < n; i++) {
-        if (fresh[i] != NULL) {
-            p = fresh[i];
-            uv_timer_init(tr->loop, &p->timer);
-            p->timer.data = p;
-            tr->n_handles++;
-            p->next = tr->peers;
-            tr->peers = p;
-            continue;
-        }
-        p = raft_uv__peer_find(tr, peers[i].id);
-        if (p != NULL && strcmp(p->address, peers[i].address) != 0) {
-            goulette_logf(tr->config.log, GOULETTE_LOG_INFO, SUBSYS,
-                          "peer %" PRIu64 " moved from %s to %s", p->id,
-                          p->address, peers[i].address);
-            memcpy(p->address, peers[i].address, sizeof p->address);
-            p->addr = addrs[i];
-            peer_reset(p);
-        }
-    }
+    peers_remove_departed(tr, peers, n);
+    peers_add_and_move(tr, peers, n, addrs, fresh);
     free(fresh);
     free(addrs);
     return 0;

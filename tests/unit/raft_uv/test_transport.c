@@ -1357,6 +1357,34 @@ START_TEST(removed_member_is_forgotten_both_ways)
 }
 END_TEST
 
+START_TEST(moved_member_is_redialled_at_its_new_address)
+{
+    struct node *all[] = {&a, &b};
+    struct raft_uv_peer peer;
+    struct wait_unreachable w = {&a, 2};
+    struct retry r;
+
+    pair_start();
+    /* A believes B is at a dead address (C's, once C is gone). */
+    node_start(&c, 3);
+    peer.id = 2;
+    strcpy(peer.address, c.address);
+    node_close(&c);
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, &peer, 1), 0);
+    ck_assert_int_eq(send_heartbeat(&a, 2, 1), 0);
+    run_until(unreachable_reported, &w, "the dead address failing");
+    ck_assert_uint_eq(b.n_got_total, 0);
+
+    /* The configuration moves B to its real address. */
+    node_know(&a, all, 2);
+    r = (struct retry){&a, &b, 1};
+    run_until(delivered_with_retries, &r, "delivery at the new address");
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
 START_TEST(api_misuse_is_refused)
 {
     struct raft_uv_transport_config cfg;
@@ -1615,6 +1643,7 @@ static Suite *transport_suite(void)
     tc = tcase_create("membership");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, removed_member_is_forgotten_both_ways);
+    tcase_add_test(tc, moved_member_is_redialled_at_its_new_address);
     tcase_add_test(tc, api_misuse_is_refused);
     tcase_add_test(tc, unstarted_transport_closes_cleanly);
     tcase_add_test(tc,
