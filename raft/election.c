@@ -276,8 +276,13 @@ static void reply_stale(struct raft__impl *r, const struct raft_message *m)
             resp.index = m->log_index;
             raft__send(r, &resp);
         }
-    } else if (m->type == RAFT_MSG_PREVOTE) {
-        resp.type = RAFT_MSG_PREVOTE_RESP;
+    } else if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
+        /* §3.4 Figure 3.1: "Reply false if term < currentTerm", with the
+         * current term "for candidate to update itself".  Without it, a
+         * candidate that only we would hear (configurations that diverged
+         * while uncommitted) could campaign in stale terms forever. */
+        resp.type = m->type == RAFT_MSG_VOTE ? RAFT_MSG_VOTE_RESP
+                                             : RAFT_MSG_PREVOTE_RESP;
         resp.reject = true;
         raft__send(r, &resp);
     }

@@ -117,6 +117,36 @@ START_TEST(stale_term_message_is_rejected_with_current_term)
 }
 END_TEST
 
+START_TEST(stale_vote_request_is_answered_with_the_current_term)
+{
+    raft_term terms[] = {4};
+    struct raft_message resp;
+    cluster_init(&C, 3, 3);
+    no_pre_vote(3);
+    cluster_set_log(&C, 1, terms, 1, 4);
+    cluster_start(&C);
+    cluster_campaign(&C, 2); /* candidate in term 2 */
+    cluster_drop_all(&C);
+    {
+        struct raft_message m = {0};
+        m.type = RAFT_MSG_VOTE;
+        m.from = 2;
+        m.to = 1;
+        m.term = 2;
+        m.log_index = 1;
+        m.log_term = 1;
+        cluster_inject(&C, &m);
+    }
+    ck_assert(cluster_take(&C, 1, 2, RAFT_MSG_VOTE_RESP, &resp));
+    ck_assert(resp.reject);
+    ck_assert_uint_eq(resp.term, 4);
+    cluster_inject(&C, &resp); /* the candidate catches up */
+    cluster_msg_free(&resp);
+    ck_assert_uint_eq(raft_current_term(R(2)), 4);
+    ck_assert_int_eq(raft_state(R(2)), RAFT_FOLLOWER);
+}
+END_TEST
+
 /* §5.2 -------------------------------------------------------------------- */
 
 START_TEST(leader_sends_heartbeats_every_heartbeat_interval)
@@ -625,6 +655,7 @@ static Suite *paper_suite(void)
     tcase_add_test(t, candidate_steps_down_on_higher_term);
     tcase_add_test(t, leader_steps_down_on_higher_term);
     tcase_add_test(t, stale_term_message_is_rejected_with_current_term);
+    tcase_add_test(t, stale_vote_request_is_answered_with_the_current_term);
     suite_add_tcase(s, t);
     t = tcase_create("election");
     tcase_add_checked_fixture(t, NULL, teardown);
