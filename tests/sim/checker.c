@@ -181,6 +181,27 @@ void sim_checker_appended(struct sim_checker *c,
     }
 }
 
+void sim_checker_commit(struct sim_checker *c,
+                        raft_id id,
+                        raft_index commit,
+                        const struct sim_log *l)
+{
+    const struct sim_entry *e = sim_log_get(l, commit);
+    if (e == NULL || commit >= c->truth_cap || c->truth[commit].term == 0) {
+        return;
+    }
+    if (e->chain != c->truth[commit].chain) {
+        sim_checker_fail(
+            c, SIM_P_SM_SAFETY,
+            "n%llu takes (index %llu, term %llu) as committed "
+            "but the committed history has term %llu%s there",
+            (unsigned long long)id, (unsigned long long)commit,
+            (unsigned long long)e->e.term,
+            (unsigned long long)c->truth[commit].term,
+            e->e.term == c->truth[commit].term ? " after another prefix" : "");
+    }
+}
+
 raft_term sim_checker_committed_term(const struct sim_checker *c,
                                      raft_index index)
 {

@@ -131,6 +131,13 @@ void sim_checker_installed(struct sim_checker *c,
                            raft_term term,
                            uint64_t chain);
 
+/* @id's commit index is now @commit, with log @l: its entry there must be
+ * the committed one when the committed history knows it. */
+void sim_checker_commit(struct sim_checker *c,
+                        raft_id id,
+                        raft_index commit,
+                        const struct sim_log *l);
+
 /* Committed term at @index, 0 when unknown. */
 raft_term sim_checker_committed_term(const struct sim_checker *c,
                                      raft_index index);

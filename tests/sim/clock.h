@@ -20,6 +20,7 @@ enum sim_event_kind {
     SIM_EV_HEAL,     /* cluster: heal the network */
     SIM_EV_SNAPSHOT, /* cluster: next snapshot taken by some node */
     SIM_EV_CRASH,    /* node: crash now (a storm's voter) */
+    SIM_EV_CAMPAIGN, /* node: campaign now (a storm's second candidate) */
 };
 
 struct sim_event

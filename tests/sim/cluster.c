@@ -62,7 +62,10 @@ struct sim_cluster
     uint64_t down_min, down_max;
     uint64_t snap_min, snap_max;
     unsigned max_down; /* nodes down at once */
-    unsigned w_crash, w_partition, w_isolate, w_oneway, w_campaign, w_storm;
+    unsigned w_crash, w_crash_leader, w_partition, w_isolate, w_oneway;
+    unsigned w_campaign, w_storm; /* weights of the chaos actions */
+    raft_id storm_a; /* a storm's first candidate, 0: no storm under way */
+    raft_id storm_b; /* its second candidate */
 };
 
 static const struct
@@ -179,6 +182,7 @@ static void setup_parameters(struct sim_cluster *c)
     c->snap_max = 400;
     c->max_down = (c->o.nodes - 1) / 2;
     c->w_crash = on(c, SIM_F_CRASH) ? 4 : 0;
+    c->w_crash_leader = on(c, SIM_F_CRASH) ? 1 : 0;
     c->w_partition = on(c, SIM_F_PARTITION) ? 2 : 0;
     c->w_isolate = on(c, SIM_F_PARTITION) ? 2 : 0;
     c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
@@ -219,7 +223,8 @@ static void setup_parameters(struct sim_cluster *c)
         c->chaos_max = 200;
         c->down_min = 20;
         c->down_max = 300;
-        c->w_crash = on(c, SIM_F_CRASH) ? 6 : 0;
+        c->w_crash = on(c, SIM_F_CRASH) ? 3 : 0;
+        c->w_crash_leader = on(c, SIM_F_CRASH) ? 6 : 0;
         c->w_isolate = on(c, SIM_F_PARTITION) ? 4 : 0;
         c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 4 : 0;
         c->client_gap = 12;
@@ -236,6 +241,7 @@ static void setup_parameters(struct sim_cluster *c)
         c->w_isolate = on(c, SIM_F_PARTITION) ? 8 : 0;
         c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
         c->w_crash = 0;
+        c->w_crash_leader = 0;
         c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 4 : 0;
         c->admin_min = 100;
         c->admin_max = 400;
@@ -422,10 +428,13 @@ static void heal_later(struct sim_cluster *c)
              sim_prng_between(&c->chaos_prng, c->heal_min, c->heal_max));
 }
 
-/* An election storm: two nodes campaign at once (a split vote), and a
- * third crashes shortly after it voted, then comes back quickly, while vote
- * requests may still be in flight.  A voter must remember its vote across
- * the crash (§3.8), or one term gets two leaders. */
+/* An election storm, in three acts:
+ *   1. a and b cannot hear each other; a campaigns and wins with v's vote;
+ *   2. 30..60 units later v crashes, cut off from a, and restarts soon;
+ *   3. as v comes back, b campaigns in the same term a won.
+ * v must remember its vote across the crash (§3.8): if it does, b cannot
+ * win; if it forgot it, the term gets two leaders.  The network heals a
+ * few hundred units later. */
 static void storm(struct sim_cluster *c)
 {
     struct sim_prng *p = &c->chaos_prng;
@@ -436,21 +445,44 @@ static void storm(struct sim_cluster *c)
     if (a == NULL || b == NULL || v == NULL || a == b || v == a || v == b) {
         return;
     }
-    sim_trace_printf(&c->trace, "chaos: storm n%llu and n%llu, n%llu crashes",
+    sim_trace_printf(&c->trace,
+                     "chaos: storm: n%llu campaigns away from n%llu, voter "
+                     "n%llu will crash",
                      (unsigned long long)a->id, (unsigned long long)b->id,
                      (unsigned long long)v->id);
+    sim_net_set_cut(&c->net, a->id, b->id, true);
+    sim_net_set_cut(&c->net, b->id, a->id, true);
+    c->storm_a = a->id;
+    c->storm_b = b->id;
     memset(&e, 0, sizeof e);
     e.type = RAFT_EVENT_CAMPAIGN;
     sim_node_step(a, &c->env, &e);
-    sim_node_step(b, &c->env, &e);
-    schedule(c, SIM_EV_CRASH, v->id, sim_prng_between(p, 2, 40));
+    schedule(c, SIM_EV_CRASH, v->id, sim_prng_between(p, 30, 60));
+    schedule(c, SIM_EV_HEAL, 0, sim_prng_between(p, 200, 400));
+}
+
+/* Act 2 of a storm (or a plain delayed crash). */
+static void storm_crash(struct sim_cluster *c, struct sim_node *v)
+{
+    struct sim_prng *p = &c->chaos_prng;
+    uint64_t down = sim_prng_between(p, 1, 20);
+    sim_node_crash(v, &c->env);
+    schedule(c, SIM_EV_RESTART, v->id, down);
+    if (c->storm_a != 0) {
+        sim_net_set_cut(&c->net, c->storm_a, v->id, true);
+        sim_net_set_cut(&c->net, v->id, c->storm_a, true);
+        schedule(c, SIM_EV_CAMPAIGN, c->storm_b,
+                 down + sim_prng_between(p, 0, 5));
+        c->storm_a = 0;
+        c->storm_b = 0;
+    }
 }
 
 static void chaos(struct sim_cluster *c)
 {
     struct sim_prng *p = &c->chaos_prng;
-    unsigned total = c->w_crash + c->w_partition + c->w_isolate + c->w_oneway +
-                     c->w_campaign;
+    unsigned total = c->w_crash + c->w_crash_leader + c->w_partition +
+                     c->w_isolate + c->w_oneway + c->w_campaign + c->w_storm;
     uint64_t r;
     bool side[SIM_MAX_NODES + 1];
     raft_id id;
@@ -461,14 +493,14 @@ static void chaos(struct sim_cluster *c)
         return;
     }
     r = sim_prng_below(p, total);
-    if (r < c->w_crash) {
-        n = random_up(c, p);
+    if (r < c->w_crash + c->w_crash_leader) {
+        n = r < c->w_crash ? random_up(c, p) : leader_of(c);
         if (n != NULL && count_down(c) < c->max_down) {
             sim_node_crash(n, &c->env);
             schedule(c, SIM_EV_RESTART, n->id,
                      sim_prng_between(p, c->down_min, c->down_max));
         }
-    } else if ((r -= c->w_crash) < c->w_partition) {
+    } else if ((r -= c->w_crash + c->w_crash_leader) < c->w_partition) {
         memset(side, 0, sizeof side);
         for (id = 1; id <= SIM_MAX_NODES; id++) {
             side[id] = sim_prng_chance(p, 500);
@@ -631,9 +663,17 @@ static void dispatch(struct sim_cluster *c, struct sim_event *e)
         break;
     case SIM_EV_CRASH:
         if (current && !c->healing) {
-            sim_node_crash(n, &c->env);
-            schedule(c, SIM_EV_RESTART, n->id,
-                     sim_prng_between(&c->chaos_prng, 1, 30));
+            storm_crash(c, n);
+        }
+        break;
+    case SIM_EV_CAMPAIGN:
+        if (n != NULL && n->up && !c->healing) {
+            struct raft_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = RAFT_EVENT_CAMPAIGN;
+            sim_trace_printf(&c->trace, "chaos: storm: n%llu campaigns",
+                             (unsigned long long)n->id);
+            sim_node_step(n, &c->env, &ev);
         }
         break;
     case SIM_EV_SNAPSHOT:
@@ -669,6 +709,33 @@ static bool step(struct sim_cluster *c)
 
 /* ---- liveness ------------------------------------------------------ */
 
+/* "no leader; n1 candidate t5 last (73, 34) voters 1,3 ..." */
+static void describe(struct sim_cluster *c, char *why, size_t len)
+{
+    size_t at = (size_t)snprintf(why, len, "no leader;");
+    raft_id id;
+    unsigned i;
+    for (id = 1; id < c->next_id && at < len; id++) {
+        struct sim_node *n = &c->nodes[id];
+        const struct raft_configuration *conf;
+        if (!n->up) {
+            continue;
+        }
+        conf = raft_configuration(&n->raft);
+        at += (size_t)snprintf(why + at, len - at, " n%llu t%llu last %llu v",
+                               (unsigned long long)id,
+                               (unsigned long long)n->term,
+                               (unsigned long long)raft_last_index(&n->raft));
+        for (i = 0; conf != NULL && i < conf->n && at < len; i++) {
+            if (conf->servers[i].role == RAFT_VOTER) {
+                at += (size_t)snprintf(why + at, len - at, "%s%llu",
+                                       i == 0 ? "" : ",",
+                                       (unsigned long long)conf->servers[i].id);
+            }
+        }
+    }
+}
+
 /* Returns true when the cluster is quiescent and live; otherwise writes
  * why into @why. */
 static bool live(struct sim_cluster *c, char *why, size_t len)
@@ -678,7 +745,7 @@ static bool live(struct sim_cluster *c, char *why, size_t len)
     raft_index commit;
     unsigned i;
     if (l == NULL) {
-        snprintf(why, len, "no leader");
+        describe(c, why, len);
         return false;
     }
     commit = raft_commit_index(&l->raft);

@@ -344,6 +344,9 @@ static void on_update(struct sim_node *n,
         check_append_only(n, env, u);
     }
     mirror_log(n, env, u);
+    if (u->flags & RAFT_UPDATE_HARD_STATE) {
+        sim_checker_commit(env->checker, n->id, u->hard_state.commit, &n->mem);
+    }
     if (n->state == RAFT_LEADER && (!was_leader || old_term != n->term)) {
         sim_checker_new_leader(env->checker, n->id, n->term, &n->mem);
     }
