@@ -128,6 +128,80 @@ static ProtobufCBinaryData pb_bytes(const struct goulette_buf *b)
     return d;
 }
 
+/* The scalar fields of @m into @pm. */
+static void encode_fields(const struct raft_message *m,
+                          Goulette__Raft__Message *pm)
+{
+    pm->type = (uint32_t)m->type;
+    pm->from = m->from;
+    pm->to = m->to;
+    pm->term = m->term;
+    pm->log_index = m->log_index;
+    pm->log_term = m->log_term;
+    pm->commit = m->commit;
+    pm->index = m->index;
+    pm->reject = m->reject;
+    pm->reject_hint = m->reject_hint;
+    pm->hint_term = m->hint_term;
+    pm->context = m->context;
+    pm->transfer = m->transfer;
+    pm->rv = m->rv;
+}
+
+/* The entries of @m into @pm, which borrows their data.  *@pe and *@pp are
+ * returned (NULL when there are no entries); the caller frees both.
+ * Errors: -ENOMEM. */
+static int encode_entries(const struct raft_message *m,
+                          Goulette__Raft__Message *pm,
+                          Goulette__Raft__Entry **pe,
+                          Goulette__Raft__Entry ***pp)
+{
+    unsigned i;
+
+    *pe = NULL;
+    *pp = NULL;
+    if (m->n_entries == 0) {
+        return 0;
+    }
+    *pe = calloc(m->n_entries, sizeof **pe);
+    *pp = calloc(m->n_entries, sizeof **pp);
+    if (*pe == NULL || *pp == NULL) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < m->n_entries; i++) {
+        Goulette__Raft__Entry *e = &(*pe)[i];
+        goulette__raft__entry__init(e);
+        e->term = m->entries[i].term;
+        e->index = m->entries[i].index;
+        e->type = (uint32_t)m->entries[i].type;
+        e->data = pb_bytes(&m->entries[i].data);
+        (*pp)[i] = e;
+    }
+    pm->n_entries = m->n_entries;
+    pm->entries = *pp;
+    return 0;
+}
+
+/* The snapshot chunk of @m into @pc (borrowing its bytes), linked from @pm
+ * on SNAPSHOT messages only. */
+static void encode_snapshot(const struct raft_message *m,
+                            Goulette__Raft__Message *pm,
+                            Goulette__Raft__SnapshotChunk *pc)
+{
+    if (m->type != RAFT_MSG_SNAPSHOT) {
+        return;
+    }
+    pc->index = m->snapshot.index;
+    pc->term = m->snapshot.term;
+    pc->size = m->snapshot.size;
+    pc->offset = m->snapshot.offset;
+    pc->last = m->snapshot.last;
+    pc->data = pb_bytes(&m->snapshot.data);
+    pc->conf = pb_bytes(&m->snapshot.conf);
+    pc->conf_index = m->snapshot.conf_index;
+    pm->snapshot = pc;
+}
+
 int raft_uv__codec_encode(const struct raft_message *m,
                           size_t headroom,
                           struct goulette_buf *out)
@@ -138,7 +212,6 @@ int raft_uv__codec_encode(const struct raft_message *m,
     Goulette__Raft__Entry **pp = NULL;
     uint8_t *buf = NULL;
     size_t size;
-    unsigned i;
     int rv;
 
     out->base = NULL;
@@ -147,51 +220,12 @@ int raft_uv__codec_encode(const struct raft_message *m,
         rv = -EINVAL;
         goto err;
     }
-    pm.type = (uint32_t)m->type;
-    pm.from = m->from;
-    pm.to = m->to;
-    pm.term = m->term;
-    pm.log_index = m->log_index;
-    pm.log_term = m->log_term;
-    pm.commit = m->commit;
-    pm.index = m->index;
-    pm.reject = m->reject;
-    pm.reject_hint = m->reject_hint;
-    pm.hint_term = m->hint_term;
-    pm.context = m->context;
-    pm.transfer = m->transfer;
-    pm.rv = m->rv;
-
-    if (m->n_entries > 0) {
-        pe = calloc(m->n_entries, sizeof *pe);
-        pp = calloc(m->n_entries, sizeof *pp);
-        if (pe == NULL || pp == NULL) {
-            rv = -ENOMEM;
-            goto err_after_entries;
-        }
-        for (i = 0; i < m->n_entries; i++) {
-            goulette__raft__entry__init(&pe[i]);
-            pe[i].term = m->entries[i].term;
-            pe[i].index = m->entries[i].index;
-            pe[i].type = (uint32_t)m->entries[i].type;
-            pe[i].data = pb_bytes(&m->entries[i].data);
-            pp[i] = &pe[i];
-        }
-        pm.n_entries = m->n_entries;
-        pm.entries = pp;
+    encode_fields(m, &pm);
+    rv = encode_entries(m, &pm, &pe, &pp);
+    if (rv != 0) {
+        goto err_after_entries;
     }
-
-    if (m->type == RAFT_MSG_SNAPSHOT) {
-        pc.index = m->snapshot.index;
-        pc.term = m->snapshot.term;
-        pc.size = m->snapshot.size;
-        pc.offset = m->snapshot.offset;
-        pc.last = m->snapshot.last;
-        pc.data = pb_bytes(&m->snapshot.data);
-        pc.conf = pb_bytes(&m->snapshot.conf);
-        pc.conf_index = m->snapshot.conf_index;
-        pm.snapshot = &pc;
-    }
+    encode_snapshot(m, &pm, &pc);
 
     size = goulette__raft__message__get_packed_size(&pm);
     buf = malloc(headroom + size > 0 ? headroom + size : 1);
