@@ -988,6 +988,102 @@ START_TEST(malformed_or_spoofed_message_is_refused)
 }
 END_TEST
 
+/* Counts the refusal lines a transport logs. */
+struct log_count
+{
+    unsigned refused;    /* "refused connection" lines */
+    unsigned suppressed; /* "not logged" summary lines */
+};
+
+static void counting_emit(void *data,
+                          enum goulette_log_level level,
+                          const char *subsys,
+                          const char *msg)
+{
+    struct log_count *lc = data;
+
+    if (strstr(msg, "refused connection") != NULL) {
+        lc->refused++;
+    }
+    if (strstr(msg, "not logged") != NULL) {
+        lc->suppressed++;
+    }
+    log_emit(NULL, level, subsys, msg);
+}
+
+START_TEST(refusal_logs_are_rate_limited)
+{
+    struct log_count lc = {0, 0};
+    struct goulette_log counting = {GOULETTE_LOG_DEBUG, counting_emit, &lc};
+    struct raft_uv_transport_config cfg;
+    struct wait_refused w;
+    struct node *all[] = {&a, &b};
+    struct raw r;
+    unsigned i;
+
+    node_start(&a, 1);
+    config_for(&cfg, 2);
+    cfg.log = &counting;
+    cfg.log_burst = 3;
+    cfg.log_interval_ms = 60000; /* one window for the whole test */
+    node_start_with(&b, &cfg, "127.0.0.1:0");
+    node_know(&a, all, 2);
+    node_know(&b, all, 2);
+    for (i = 0; i < 20; i++) {
+        raw_connect(&r, b.address);
+        raw_write(&r, "garbage!", 8);
+        run_until(raw_eof, &r, "close on garbage");
+        raw_close(&r);
+    }
+    w = (struct wait_refused){&b, 20};
+    run_until(refused_at_least, &w, "20 refusals");
+    ck_assert_uint_eq(lc.refused, 3);
+    assert_b_serves_a();
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
+START_TEST(connections_above_the_limit_are_closed)
+{
+    struct raft_uv_transport_config cfg;
+    struct node *all[] = {&a, &b};
+    struct raw r[3];
+    unsigned i;
+
+    node_start(&a, 1);
+    config_for(&cfg, 2);
+    cfg.max_incoming = 3;
+    node_start_with(&b, &cfg, "127.0.0.1:0");
+    node_know(&a, all, 2);
+    node_know(&b, all, 2);
+    /* Three silent connections take every slot; a fourth (A's) is closed
+     * at once, so A cannot deliver until the silent ones go. */
+    for (i = 0; i < 3; i++) {
+        raw_connect(&r[i], b.address);
+    }
+    {
+        struct wait_refused w = {&b, 1};
+        struct wait_unreachable wu = {&a, 2};
+        ck_assert_int_eq(send_heartbeat(&a, 2, 1), 0);
+        run_until(refused_at_least, &w, "refusal above the limit");
+        run_until(unreachable_reported, &wu, "A refused");
+    }
+    ck_assert_uint_eq(b.n_got_total, 0);
+    for (i = 0; i < 3; i++) {
+        raw_close(&r[i]);
+    }
+    {
+        struct retry rr = {&a, &b, 1};
+        run_until(delivered_with_retries, &rr, "delivery once slots free");
+    }
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
 START_TEST(silent_connection_is_closed_after_handshake_timeout)
 {
     struct raft_uv_transport_config cfg;
@@ -1629,6 +1725,8 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, oversized_frame_is_refused);
     tcase_add_test(tc, malformed_or_spoofed_message_is_refused);
     tcase_add_test(tc, silent_connection_is_closed_after_handshake_timeout);
+    tcase_add_test(tc, refusal_logs_are_rate_limited);
+    tcase_add_test(tc, connections_above_the_limit_are_closed);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
