@@ -21,9 +21,6 @@
 
 #include "member.h"
 
-#define DEFAULT_REPLICA_COUNT 3
-#define REPLICA_COUNT_MAX 1024
-
 /* ---- paths -------------------------------------------------------------- */
 
 enum area {
@@ -416,95 +413,9 @@ static int be_check_name(void *data, const char *dir, const char *name)
     return store_name_check(name, strlen(name));
 }
 
-/* ---- writing: the values a file accepts ---------------------------------- */
-
-static bool all_space(const char *p, size_t len)
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Classify JSON text: a whole document (followed by nothing but white
- * space), a valid prefix, or garbage. */
-static int classify_json(const char *buf, size_t len)
-{
-    json_error_t err;
-    json_t *v = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &err);
-    if (v != NULL) {
-        size_t used = (size_t)err.position;
-        json_decref(v);
-        if (used <= len && all_space(buf + used, len - used)) {
-            return FS_VALUE_COMPLETE;
-        }
-        return -EINVAL;
-    }
-    if (json_error_code(&err) == json_error_premature_end_of_input) {
-        return FS_VALUE_INCOMPLETE;
-    }
-    return -EINVAL;
-}
-
-/* A single line: complete once it ends with a newline. */
-static int classify_line(const char *buf,
-                         size_t len,
-                         bool (*ok_char)(char c),
-                         int (*check)(const char *s, size_t n))
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        if (buf[i] == '\n' || buf[i] == '\r') {
-            if (!all_space(buf + i, len - i) || i == 0) {
-                return -EINVAL;
-            }
-            return check(buf, i) == 0 ? FS_VALUE_COMPLETE : -EINVAL;
-        }
-        if (!ok_char(buf[i])) {
-            return -EINVAL;
-        }
-    }
-    return FS_VALUE_INCOMPLETE;
-}
-
-static bool digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool address_char(char c)
-{
-    return c > ' ' && c < 0x7f && c != '/';
-}
-
-static int parse_count(const char *s, size_t n, uint32_t *count)
-{
-    uint64_t v = 0;
-    size_t i;
-    if (n == 0 || n > 5) {
-        return -EINVAL;
-    }
-    for (i = 0; i < n; i++) {
-        if (!digit(s[i])) {
-            return -EINVAL;
-        }
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v < 1 || v > REPLICA_COUNT_MAX) {
-        return -EINVAL;
-    }
-    *count = (uint32_t)v;
-    return 0;
-}
-
-static int check_count(const char *s, size_t n)
-{
-    uint32_t c;
-    return parse_count(s, n, &c);
-}
+/* ---- writing ------------------------------------------------------------
+ * The values a file accepts and the commands they make are the store's
+ * (store_value_classify, store_value_command: docs/store.md). */
 
 static int be_classify(void *data,
                        const char *path,
@@ -512,35 +423,25 @@ static int be_classify(void *data,
                        size_t len)
 {
     const char *name;
-    const char *b = buf;
     int d = split(path, &name);
-    size_t skip = 0;
+    enum store_dir sd = STORE_DIR_TOPICS;
+    int rv;
 
     (void)data;
     if (d < 0 || name == NULL || d == (int)N_DIRS || !dirs[d].writable) {
         return -EROFS;
     }
-    while (skip < len && (b[skip] == ' ' || b[skip] == '\t')) {
-        skip++;
+    store_dir_of(dirs[d].area, &sd);
+    rv = store_value_classify(sd, buf, len);
+    if (rv < 0) {
+        return rv;
     }
-    if (skip == len) {
-        return len == 0 ? FS_VALUE_INCOMPLETE : -EINVAL;
-    }
-    if (b[skip] == '{') {
-        return classify_json(b, len);
-    }
-    if (dirs[d].area == AREA_TOPICS) {
-        return classify_line(b + skip, len - skip, digit, check_count);
-    }
-    return classify_line(b + skip, len - skip, address_char,
-                         store_address_check);
+    return rv == STORE_VALUE_COMPLETE ? FS_VALUE_COMPLETE : FS_VALUE_INCOMPLETE;
 }
-
-/* ---- writing: mutations to commands ------------------------------------- */
 
 struct pending
 {
-    struct member_proposal proposal; /* first: the node's arg */
+    struct member_proposal proposal; /* the node's arg */
     struct fs_mutation *m;
 };
 
@@ -559,257 +460,25 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Trim white space around @len bytes of @buf into a NUL-terminated copy. */
-static char *trimmed(const void *buf, size_t len)
+static enum store_value_op value_op(enum fs_mutation_kind k)
 {
-    const char *b = buf;
-    char *s;
-    while (len > 0 && (b[len - 1] == '\n' || b[len - 1] == '\r' ||
-                       b[len - 1] == ' ' || b[len - 1] == '\t')) {
-        len--;
+    switch (k) {
+    case FS_MUTATION_WRITE:
+        return STORE_VALUE_WRITE;
+    case FS_MUTATION_CREATE:
+        return STORE_VALUE_CREATE;
+    case FS_MUTATION_REMOVE:
+        break;
     }
-    while (len > 0 && (b[0] == ' ' || b[0] == '\t')) {
-        b++;
-        len--;
-    }
-    s = malloc(len + 1);
-    if (s != NULL) {
-        memcpy(s, b, len);
-        s[len] = '\0';
-    }
-    return s;
-}
-
-/* A string array from a JSON array of strings; -EINVAL for anything else. */
-static int string_list(json_t *a, char ***out, size_t *n)
-{
-    size_t i;
-    json_t *v;
-    if (!json_is_array(a)) {
-        return -EINVAL;
-    }
-    *n = json_array_size(a);
-    *out = calloc(*n > 0 ? *n : 1, sizeof **out);
-    if (*out == NULL) {
-        return -ENOMEM;
-    }
-    json_array_foreach(a, i, v)
-    {
-        if (!json_is_string(v)) {
-            free(*out);
-            *out = NULL;
-            return -EINVAL;
-        }
-        (*out)[i] = (char *)json_string_value(v);
-    }
-    return 0;
-}
-
-/* Only the keys in @allowed may appear in @o. */
-static bool only_keys(json_t *o, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        const char *const *a;
-        bool ok = false;
-        (void)v;
-        for (a = allowed; *a != NULL; a++) {
-            ok = ok || strcmp(*a, key) == 0;
-        }
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* topics/<topic>: a replica count, {"replica_count":N}, or
- * {"unreachable_brokers":[...], "replica_count":N?}.  A full topic record
- * (as cat prints it) is accepted as a resize to its replica_count, so that
- * cp of a record works. */
-static int topic_command(struct member *m,
-                         const char *topic,
-                         const struct fs_mutation *mut,
-                         struct store_cmd *cmd,
-                         json_t **doc)
-{
-    static const char *const keys[] = {
-        "replica_count", "unreachable_brokers", "topic", "brokers",
-        "version",       "timestamp",           NULL};
-    struct store_topic_view view;
-    json_error_t err;
-    json_t *rc;
-    json_t *un;
-    char *text;
-    int rv;
-
-    cmd->topic = (char *)topic;
-    cmd->timestamp_ns = now_ns();
-    if (mut->kind == FS_MUTATION_REMOVE) {
-        cmd->type = STORE_CMD_REMOVE_TOPIC;
-        return 0;
-    }
-    if (mut->new_file && store_sm_topic_get(m->sm, topic, &view) == 0) {
-        return -EEXIST;
-    }
-    cmd->type = STORE_CMD_GENERATE_TOPIC_REPLICAS;
-    if (mut->kind == FS_MUTATION_CREATE) {
-        cmd->replica_count = DEFAULT_REPLICA_COUNT;
-        return 0;
-    }
-    text = trimmed(mut->value.base, mut->value.len);
-    if (text == NULL) {
-        return -ENOMEM;
-    }
-    if (text[0] != '{') {
-        rv = parse_count(text, strlen(text), &cmd->replica_count);
-        free(text);
-        return rv;
-    }
-    *doc = json_loads(text, 0, &err);
-    free(text);
-    if (*doc == NULL || !json_is_object(*doc) || !only_keys(*doc, keys)) {
-        return -EINVAL;
-    }
-    rc = json_object_get(*doc, "replica_count");
-    un = json_object_get(*doc, "unreachable_brokers");
-    if (json_object_get(*doc, "topic") != NULL &&
-        (!json_is_string(json_object_get(*doc, "topic")) ||
-         strcmp(json_string_value(json_object_get(*doc, "topic")), topic) !=
-             0)) {
-        return -EINVAL; /* a record of another topic */
-    }
-    if (rc != NULL) {
-        if (!json_is_integer(rc) || json_integer_value(rc) < 1 ||
-            json_integer_value(rc) > REPLICA_COUNT_MAX) {
-            return -EINVAL;
-        }
-        cmd->replica_count = (uint32_t)json_integer_value(rc);
-    }
-    if (un != NULL) {
-        cmd->type = STORE_CMD_HANDLE_UNREACHABLE;
-        rv = string_list(un, &cmd->names, &cmd->n_names);
-        if (rv != 0) {
-            return rv;
-        }
-        if (cmd->n_names == 0) {
-            return -EINVAL;
-        }
-        return 0;
-    }
-    return rc != NULL ? 0 : -EINVAL;
-}
-
-/* brokers/<id>: "host:port" or {"address":..., "broker_id"?, "status"?,
- * "topics"?}.  A new broker is registered; for a known one, an address
- * updates it and a status sets it. */
-static int broker_command(struct member *m,
-                          const char *id,
-                          const struct fs_mutation *mut,
-                          struct store_cmd *cmd,
-                          json_t **doc)
-{
-    static const char *const keys[] = {"broker_id", "address", "status",
-                                       "topics", NULL};
-    struct store_broker_view view;
-    bool known = store_sm_broker_get(m->sm, id, &view) == 0;
-    json_error_t err;
-    json_t *v;
-    char *text;
-    int rv;
-
-    cmd->broker_id = (char *)id;
-    cmd->timestamp_ns = now_ns();
-    if (mut->kind == FS_MUTATION_REMOVE) {
-        cmd->type = STORE_CMD_UNREGISTER_BROKER;
-        return 0;
-    }
-    if (mut->kind == FS_MUTATION_CREATE) {
-        return -EINVAL; /* a broker needs an address */
-    }
-    if (mut->new_file && known) {
-        return -EEXIST;
-    }
-    text = trimmed(mut->value.base, mut->value.len);
-    if (text == NULL) {
-        return -ENOMEM;
-    }
-    if (text[0] != '{') {
-        rv = store_address_check(text, strlen(text));
-        if (rv != 0) {
-            free(text);
-            return rv;
-        }
-        *doc = json_string(text); /* keeps the address alive */
-        free(text);
-        if (*doc == NULL) {
-            return -ENOMEM;
-        }
-        cmd->address = (char *)json_string_value(*doc);
-        cmd->type =
-            known ? STORE_CMD_KEEPALIVE_BROKER : STORE_CMD_REGISTER_BROKER;
-        return 0;
-    }
-    *doc = json_loads(text, 0, &err);
-    free(text);
-    if (*doc == NULL || !json_is_object(*doc) || !only_keys(*doc, keys)) {
-        return -EINVAL;
-    }
-    v = json_object_get(*doc, "broker_id");
-    if (v != NULL &&
-        (!json_is_string(v) || strcmp(json_string_value(v), id) != 0)) {
-        return -EINVAL; /* a record of another broker */
-    }
-    v = json_object_get(*doc, "address");
-    if (v != NULL && !json_is_string(v)) {
-        return -EINVAL;
-    }
-    if (v != NULL &&
-        (!known || strcmp(json_string_value(v), view.address) != 0)) {
-        cmd->address = (char *)json_string_value(v);
-        cmd->type =
-            known ? STORE_CMD_KEEPALIVE_BROKER : STORE_CMD_REGISTER_BROKER;
-        if (!known && json_object_get(*doc, "topics") != NULL) {
-            rv = string_list(json_object_get(*doc, "topics"), &cmd->names,
-                             &cmd->n_names);
-            if (rv != 0) {
-                return rv;
-            }
-        }
-        v = json_object_get(*doc, "status");
-        if (v != NULL && (!json_is_integer(v) ||
-                          json_integer_value(v) != STORE_BROKER_HEALTHY)) {
-            return -EINVAL; /* change the address or the status, not both */
-        }
-        return 0;
-    }
-    if (!known) {
-        return -EINVAL; /* a new broker needs an address */
-    }
-    v = json_object_get(*doc, "status");
-    if (v == NULL) {
-        /* Same address, no status: rewriting the record as it is. */
-        cmd->type = STORE_CMD_KEEPALIVE_BROKER;
-        cmd->address = (char *)view.address;
-        return 0;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > STORE_BROKER_DOWN) {
-        return -EINVAL;
-    }
-    cmd->type = STORE_CMD_SET_BROKER_STATUS;
-    cmd->status = (uint32_t)json_integer_value(v);
-    return 0;
+    return STORE_VALUE_REMOVE;
 }
 
 static int be_submit(void *data, struct fs_mutation *mut)
 {
     struct member *m = data;
+    enum store_dir sd = STORE_DIR_TOPICS;
     struct store_cmd cmd;
     struct pending *pd;
-    json_t *doc = NULL;
     const char *name;
     int d = split(mut->path, &name);
     int rv;
@@ -820,14 +489,15 @@ static int be_submit(void *data, struct fs_mutation *mut)
     if (!dirs[d].writable) {
         return -EROFS;
     }
+    store_dir_of(dirs[d].area, &sd);
     memset(&cmd, 0, sizeof cmd);
-    if (dirs[d].area == AREA_TOPICS) {
-        rv = topic_command(m, name, mut, &cmd, &doc);
-    } else {
-        rv = broker_command(m, name, mut, &cmd, &doc);
-    }
+    rv = store_value_command(sd, name, value_op(mut->kind), mut->value.base,
+                             mut->value.len, mut->new_file, now_ns(), &cmd);
     if (rv != 0) {
-        goto out;
+        goulette_logf(m->log, GOULETTE_LOG_INFO, "fs",
+                      "write to %s refused: %s", mut->path,
+                      goulette_strerror(rv));
+        return rv;
     }
     pd = calloc(1, sizeof *pd);
     if (pd == NULL) {
@@ -842,13 +512,7 @@ static int be_submit(void *data, struct fs_mutation *mut)
         free(pd);
     }
 out:
-    if (rv != 0) {
-        goulette_logf(m->log, GOULETTE_LOG_INFO, "fs",
-                      "write to %s refused: %s", mut->path,
-                      goulette_strerror(rv));
-    }
-    free(cmd.names);
-    json_decref(doc);
+    store_cmd_fini(&cmd);
     return rv;
 }
 

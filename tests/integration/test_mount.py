@@ -406,6 +406,12 @@ class InotifyTests(MemberTest):
         with Inotify() as ino:
             ino.watch(self.p("operations"), "operations")
             ino.watch(self.p("increment"), "increment")
+            # The registration's own side effects are echoed after its
+            # write returned: let them pass first.
+            wait_until(lambda: ("operations", "IN_CLOSE_WRITE", "1") in
+                       ino.collect(1, timeout=0.2, settle=0.5) or
+                       os.path.exists(self.p("operations", "1")))
+            ino.collect(100, timeout=1, settle=0.5)
             self.write("topics/t", "0")
             events = ino.collect(1, timeout=2)
         self.assertEqual(events, [])
