@@ -590,6 +590,21 @@ static void apply(struct sim_node *n,
     int rv;
     for (i = 0; i < count && !env->checker->failed; i++) {
         raft_index before = n->disk.sm.applied;
+        const struct sim_entry *d = sim_log_get(&n->disk.log, es[i].index);
+        if (d == NULL || d->e.term != es[i].term) {
+            /* raft.h rule 5: committed entries are durable locally before
+             * they are handed out. */
+            sim_checker_fail(env->checker, SIM_P_RUNTIME,
+                             "n%llu: committed entry (%llu, %llu) handed out "
+                             "before it is durable here (durable log (%llu, "
+                             "%llu])",
+                             (unsigned long long)n->id,
+                             (unsigned long long)es[i].index,
+                             (unsigned long long)es[i].term,
+                             (unsigned long long)n->disk.log.base,
+                             (unsigned long long)sim_log_last(&n->disk.log));
+            return;
+        }
         if (es[i].index != before + 1) {
             sim_checker_applied(env->checker, n->id, n->term, before, &es[i],
                                 0);
