@@ -99,6 +99,9 @@ static int on_apply(void *data,
     return result;
 }
 
+static void update_peers(struct member *m,
+                         const struct raft_configuration *conf);
+
 static void on_state_changed(void *data, struct raft_uv_node *node)
 {
     struct member *m = data;
@@ -106,6 +109,7 @@ static void on_state_changed(void *data, struct raft_uv_node *node)
     const char *leader;
 
     raft_uv_node_status(node, &st);
+    update_peers(m, st.conf);
     leader = member_name_of(m, st.leader);
     goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
                   "%s in term %llu, leader %s", raft_state_name(st.state),
@@ -177,22 +181,68 @@ static int open_store(struct member *m)
     return 0;
 }
 
-/* DATA_DIR/member records that this member was initialized.  LevelDB
- * drops a damaged tail of its write-ahead log as if it were a torn write;
- * if that ever empties a database, this marker is what tells a member that
- * lost its state from a new one, and the member refuses to start instead
- * of bootstrapping an empty cluster. */
-static int check_marker(struct member *m, bool *initialized)
+/* The cluster id of a new cluster: a hash of its founding members' names
+ * and peer addresses, in name order, so that every founder computes the
+ * same id from the same --initial-cluster. */
+static uint64_t cluster_id_of(const struct options *o)
+{
+    uint64_t h = 14695981039346656037ULL;
+    bool used[OPTIONS_MEMBERS_MAX] = {false};
+    unsigned k;
+
+    for (k = 0; k < o->n_members; k++) {
+        const struct options_member *next = NULL;
+        unsigned i, pick = 0;
+        char item[OPTIONS_NAME_MAX + OPTIONS_HOST_MAX + 16];
+        const unsigned char *p;
+        for (i = 0; i < o->n_members; i++) {
+            if (!used[i] &&
+                (next == NULL || strcmp(o->members[i].name, next->name) < 0)) {
+                next = &o->members[i];
+                pick = i;
+            }
+        }
+        used[pick] = true;
+        snprintf(item, sizeof item, "%s=%s:%u,", next->name, next->peer.host,
+                 (unsigned)next->peer.port);
+        for (p = (const unsigned char *)item; *p != '\0'; p++) {
+            h ^= *p;
+            h *= 1099511628211ULL;
+        }
+    }
+    return h != 0 ? h : 1;
+}
+
+/* DATA_DIR/member records that this member was initialized, as
+ * "NAME ID CLUSTER_ID".  LevelDB drops a damaged tail of its write-ahead log
+ * as if it were a torn write; if that ever empties a database, this marker
+ * is what tells a member that lost its state from a new one, and the member
+ * refuses to start instead of bootstrapping an empty cluster.  It also
+ * keeps the cluster id stable whatever --initial-cluster says later. */
+static int read_marker(struct member *m, bool *initialized)
 {
     char path[4096];
+    char name[OPTIONS_NAME_MAX + 1];
+    unsigned long long id, cluster;
     FILE *f;
     int empty;
+    int n;
 
     snprintf(path, sizeof path, "%s/member", m->opts->data_dir);
+    m->cluster_id = cluster_id_of(m->opts);
     f = fopen(path, "r");
     *initialized = f != NULL;
     if (f != NULL) {
+        n = fscanf(f, "%63s %llx %llx", name, &id, &cluster);
         fclose(f);
+        if (n != 3 || id != m->id) {
+            goulette_logf(m->log, GOULETTE_LOG_ERROR, "main",
+                          "%s is damaged or belongs to another member "
+                          "(this one is \"%s\")",
+                          path, m->opts->name);
+            return GOULETTE_ECORRUPT;
+        }
+        m->cluster_id = cluster;
     }
     empty = raft_uv_log_empty(m->db);
     if (empty < 0) {
@@ -223,7 +273,8 @@ static int write_marker(struct member *m)
     if (f == NULL) {
         return -errno;
     }
-    fprintf(f, "%s %016llx\n", m->opts->name, (unsigned long long)m->id);
+    fprintf(f, "%s %016llx %016llx\n", m->opts->name, (unsigned long long)m->id,
+            (unsigned long long)m->cluster_id);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         rv = -errno;
     }
@@ -236,13 +287,115 @@ static int write_marker(struct member *m)
     return rv;
 }
 
+/* ---- peers ----------------------------------------------------------------
+ */
+
+static void on_send(void *data, const struct raft_message *msg)
+{
+    struct member *m = data;
+    if (m->transport_up) {
+        raft_uv_transport_send(&m->transport, msg->to, msg);
+    }
+}
+
+static void on_receive(struct raft_uv_transport *t, struct raft_message *msg)
+{
+    struct member *m = t->data;
+    if (m->node != NULL && !m->stopping) {
+        raft_uv_node_receive(m->node, msg);
+    }
+    raft_uv_message_free(msg);
+}
+
+static void on_unreachable(struct raft_uv_transport *t, raft_id id)
+{
+    struct member *m = t->data;
+    if (m->node != NULL && !m->stopping) {
+        raft_uv_node_unreachable(m->node, id);
+    }
+}
+
+/* Tell the transport who the other members are. */
+static void update_peers(struct member *m,
+                         const struct raft_configuration *conf)
+{
+    struct raft_uv_peer *peers;
+    unsigned i, n = 0;
+    int rv;
+
+    if (!m->transport_up || conf == NULL) {
+        return;
+    }
+    peers = calloc(conf->n > 0 ? conf->n : 1, sizeof *peers);
+    if (peers == NULL) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "out of memory updating the peer list");
+        return;
+    }
+    for (i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == m->id) {
+            continue;
+        }
+        peers[n].id = conf->servers[i].id;
+        memcpy(peers[n].address, conf->servers[i].address,
+               sizeof peers[n].address);
+        n++;
+    }
+    rv = raft_uv_transport_set_peers(&m->transport, peers, n);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot set the peer list: %s", goulette_strerror(rv));
+    }
+    free(peers);
+}
+
+static int start_transport(struct member *m)
+{
+    struct raft_uv_transport_config c;
+    char address[OPTIONS_HOST_MAX + 16];
+    int rv;
+
+    raft_uv_transport_config_defaults(&c);
+    c.cluster_id = m->cluster_id;
+    c.id = m->id;
+    c.seed = m->id ^ (uint64_t)uv_hrtime();
+    c.log = m->log;
+    c.unreachable_cb = on_unreachable;
+    m->transport.data = m;
+    rv = raft_uv_transport_init(&m->transport, m->loop, &c);
+    if (rv != 0) {
+        return rv;
+    }
+    if (strchr(m->opts->peer_listen.host, ':') != NULL) {
+        snprintf(address, sizeof address, "[%s]:%u", m->opts->peer_listen.host,
+                 (unsigned)m->opts->peer_listen.port);
+    } else {
+        snprintf(address, sizeof address, "%s:%u", m->opts->peer_listen.host,
+                 (unsigned)m->opts->peer_listen.port);
+    }
+    m->transport_up = true;
+    rv = raft_uv_transport_start(&m->transport, address, on_receive);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot listen for peers on %s: %s", address,
+                      goulette_strerror(rv));
+        return rv;
+    }
+    {
+        struct raft_uv_node_status st;
+        raft_uv_node_status(m->node, &st);
+        update_peers(m, st.conf);
+    }
+    return 0;
+}
+
 static int start_node(struct member *m)
 {
     bool initialized;
     struct raft_uv_node_config c;
     int rv;
 
-    rv = check_marker(m, &initialized);
+    rv = read_marker(m, &initialized);
     if (rv != 0) {
         return rv;
     }
@@ -255,6 +408,7 @@ static int start_node(struct member *m)
     c.applied = store_sm_applied_index(m->sm);
     c.bootstrap = m->opts->has_join ? NULL : &m->bootstrap;
     c.apply = on_apply;
+    c.send = on_send;
     c.state_changed = on_state_changed;
     c.data = m;
     rv = raft_uv_node_start(&c, &m->node);
@@ -317,9 +471,14 @@ static void release(struct member *m)
     raft_configuration_fini(&m->bootstrap);
 }
 
-static void on_node_closed_at_start(void *arg)
+static void on_closed_at_start(void *arg)
 {
     (void)arg;
+}
+
+static void on_transport_closed_at_start(struct raft_uv_transport *t)
+{
+    (void)t;
 }
 
 int member_start(struct member *m,
@@ -343,29 +502,45 @@ int member_start(struct member *m,
     if (rv == 0) {
         rv = start_node(m);
     }
+    if (rv == 0) {
+        rv = start_transport(m);
+    }
     if (rv == 0 && opts->mount != NULL) {
         rv = mount(m);
     }
     if (rv != 0) {
+        /* Handles close on the next loop runs; main() runs the loop before
+         * closing it. */
         if (m->node != NULL) {
-            raft_uv_node_close(m->node, on_node_closed_at_start, NULL);
+            raft_uv_node_close(m->node, on_closed_at_start, NULL);
             m->node = NULL;
-            /* The node's handles close on the next loop run; main() runs
-             * the loop before closing it. */
+        }
+        if (m->transport_up) {
+            m->transport_up = false;
+            raft_uv_transport_close(&m->transport,
+                                    on_transport_closed_at_start);
         }
         release(m);
     }
     return rv;
 }
 
-static void on_node_closed(void *arg)
+static void on_transport_closed(struct raft_uv_transport *t)
 {
-    struct member *m = arg;
+    struct member *m = t->data;
     release(m);
     goulette_logf(m->log, GOULETTE_LOG_INFO, "main", "member stopped");
     if (m->stop_cb != NULL) {
         m->stop_cb(m);
     }
+}
+
+/* The node goes before the transport: it sends through it. */
+static void on_node_closed(void *arg)
+{
+    struct member *m = arg;
+    m->transport_up = false;
+    raft_uv_transport_close(&m->transport, on_transport_closed);
 }
 
 static void close_node(struct member *m)

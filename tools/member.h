@@ -17,6 +17,8 @@
 #include <goulette/raft.h>
 #include <goulette/store.h>
 
+#include <goulette/raft_uv.h>
+
 #include "options.h"
 #include "uv_node.h"
 
@@ -33,6 +35,10 @@ struct member
     struct fs fs;              /* the mount, when opts->mount is set */
     bool mounted;              /* fs is initialized and not yet closed */
     struct raft_configuration bootstrap; /* from --initial-cluster */
+    uint64_t cluster_id; /* from --initial-cluster at the first start, then
+                            from DATA_DIR/member */
+    struct raft_uv_transport transport; /* peer traffic */
+    bool transport_up;                  /* initialized and not closing */
 
     bool stopping;
     void (*stop_cb)(struct member *m);
