@@ -137,21 +137,27 @@ static void schedule(struct sim_cluster *c,
 
 /* ---- parameters ---------------------------------------------------- */
 
-static void setup_parameters(struct sim_cluster *c)
+/* Network faults drawn from the seed, within the enabled classes. */
+static void setup_net(struct sim_cluster *c, struct sim_net_config *net)
 {
     struct sim_prng *p = &c->chaos_prng;
-    struct sim_net_config net = {0};
+    net->delay_min = 1;
+    net->delay_max = on(c, SIM_F_DELAY) ? sim_prng_between(p, 2, 30) : 1;
+    net->slow_pm = on(c, SIM_F_DELAY) ? (unsigned)sim_prng_below(p, 30) : 0;
+    net->slow_max = 300;
+    net->drop_pm = on(c, SIM_F_DROP) ? (unsigned)sim_prng_below(p, 60) : 0;
+    net->dup_pm = on(c, SIM_F_DUP) ? (unsigned)sim_prng_below(p, 40) : 0;
+    net->reorder = on(c, SIM_F_REORDER) && sim_prng_chance(p, 700);
+}
+
+/* Core configuration: small timeouts, and flow-control and chunk limits
+ * from one entry per message up to the defaults. */
+static void setup_raft(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
     static const unsigned inflight[] = {1, 2, 4, 16, 256};
     static const uint64_t append_bytes[] = {1, 64, 512, 1 << 20};
     static const uint64_t chunk_bytes[] = {16, 64, 100, 1 << 20};
-
-    net.delay_min = 1;
-    net.delay_max = on(c, SIM_F_DELAY) ? sim_prng_between(p, 2, 30) : 1;
-    net.slow_pm = on(c, SIM_F_DELAY) ? (unsigned)sim_prng_below(p, 30) : 0;
-    net.slow_max = 300;
-    net.drop_pm = on(c, SIM_F_DROP) ? (unsigned)sim_prng_below(p, 60) : 0;
-    net.dup_pm = on(c, SIM_F_DUP) ? (unsigned)sim_prng_below(p, 40) : 0;
-    net.reorder = on(c, SIM_F_REORDER) && sim_prng_chance(p, 700);
 
     raft_config_defaults(&c->env.raft);
     c->env.raft.election_ticks = 10;
@@ -161,7 +167,12 @@ static void setup_parameters(struct sim_cluster *c)
     c->env.raft.max_append_bytes = append_bytes[sim_prng_below(p, 4)];
     c->env.raft.snapshot_chunk_bytes = chunk_bytes[sim_prng_below(p, 4)];
     c->env.raft.planted_bugs = c->o.bugs;
+}
 
+/* Disk, clients, administrator and fault rates of the default scenario. */
+static void setup_activity(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
     c->env.disk_delay_max = sim_prng_between(p, 0, 6);
     c->env.crash_in_write_pm = on(c, SIM_F_CRASH) ? 1 : 0;
     c->env.trailing_max = (unsigned)sim_prng_below(p, 20);
@@ -187,16 +198,21 @@ static void setup_parameters(struct sim_cluster *c)
     c->w_isolate = on(c, SIM_F_PARTITION) ? 2 : 0;
     c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
     c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 1 : 0;
+}
 
+/* The biases of --scenario (the checkers never change). */
+static void setup_scenario(struct sim_cluster *c, struct sim_net_config *net)
+{
+    struct sim_prng *p = &c->chaos_prng;
     switch (c->o.scenario) {
     case SIM_SCENARIO_DEFAULT:
         break;
     case SIM_SCENARIO_ELECTIONS:
         /* Concurrent candidates, voters that crash right after voting and
          * vote requests that arrive late or twice. */
-        net.slow_pm = on(c, SIM_F_DELAY) ? 150 : 0;
-        net.slow_max = 250;
-        net.dup_pm = on(c, SIM_F_DUP) ? 150 : 0;
+        net->slow_pm = on(c, SIM_F_DELAY) ? 150 : 0;
+        net->slow_max = 250;
+        net->dup_pm = on(c, SIM_F_DUP) ? 150 : 0;
         c->chaos_min = 10;
         c->chaos_max = 120;
         c->down_min = 1;
@@ -218,7 +234,7 @@ static void setup_parameters(struct sim_cluster *c)
          * without the new term's no-op (paper Figure 8). */
         c->env.raft.max_append_bytes = 1;
         c->env.raft.max_inflight = 1;
-        net.delay_max = on(c, SIM_F_DELAY) ? 40 : 1;
+        net->delay_max = on(c, SIM_F_DELAY) ? 40 : 1;
         c->chaos_min = 20;
         c->chaos_max = 200;
         c->down_min = 20;
@@ -249,6 +265,15 @@ static void setup_parameters(struct sim_cluster *c)
         c->read_pm = 600;
         break;
     }
+}
+
+static void setup_parameters(struct sim_cluster *c)
+{
+    struct sim_net_config net = {0};
+    setup_net(c, &net);
+    setup_raft(c);
+    setup_activity(c);
+    setup_scenario(c, &net);
     sim_net_init(&c->net, &net);
     sim_trace_printf(
         &c->trace,

@@ -142,7 +142,80 @@ static bool find_bug(const char *name, const struct bug_name **out)
 }
 #endif
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct cli
+{
+    struct sim_options o;
+    uint64_t seeds;   /* how many */
+    uint64_t first;   /* first seed */
+    bool trace;       /* transcripts of failing seeds (or of the only one) */
+    bool verbose;     /* statistics per seed */
+    const char *skip; /* --skip-seeds list, "" when none */
+};
+
+enum parse_result {
+    PARSE_RUN = 0,  /* run the seeds */
+    PARSE_DONE = 1, /* --help or --list-bugs: done, exit 0 */
+    PARSE_BAD = 2,  /* usage error, exit 2 */
+};
+
+static enum parse_result parse_option(struct cli *cli,
+                                      int opt,
+                                      const char *arg,
+                                      const struct bug_name **bug,
+                                      bool *scenario_set)
+{
+    uint64_t v;
+    switch (opt) {
+    case 'n':
+        return parse_u64(arg, &cli->seeds) ? PARSE_RUN : PARSE_BAD;
+    case 's':
+        return parse_u64(arg, &cli->first) ? PARSE_RUN : PARSE_BAD;
+    case 'N':
+        if (!parse_u64(arg, &v) || (v != 3 && v != 5)) {
+            return PARSE_BAD;
+        }
+        cli->o.nodes = (unsigned)v;
+        return PARSE_RUN;
+    case 'k':
+        return parse_u64(arg, &cli->o.steps) ? PARSE_RUN : PARSE_BAD;
+    case 'f':
+        return sim_cluster_parse_faults(arg, &cli->o.faults) == 0 ? PARSE_RUN
+                                                                  : PARSE_BAD;
+    case 'c':
+        *scenario_set = true;
+        return find_scenario(arg, &cli->o.scenario) ? PARSE_RUN : PARSE_BAD;
+    case 'b':
+#ifdef SIM_PLANTED_BUGS
+        return find_bug(arg, bug) ? PARSE_RUN : PARSE_BAD;
+#else
+        fprintf(stderr,
+                "raft-sim: --bug needs raft-sim-bugs (the core built with "
+                "RAFT_PLANTED_BUGS)\n");
+        return PARSE_BAD;
+#endif
+    case 't':
+        cli->trace = true;
+        return PARSE_RUN;
+    case 'v':
+        cli->verbose = true;
+        return PARSE_RUN;
+    case 'x':
+        cli->skip = arg;
+        return strspn(arg, "0123456789,") == strlen(arg) ? PARSE_RUN
+                                                         : PARSE_BAD;
+    case 'h':
+        usage(stdout);
+        return PARSE_DONE;
+    case 'l':
+        list_bugs();
+        return PARSE_DONE;
+    default:
+        return PARSE_BAD;
+    }
+}
+
+static enum parse_result parse(int argc, char **argv, struct cli *cli)
 {
     static const struct option long_options[] = {
         {"seeds", required_argument, NULL, 'n'},
@@ -159,118 +232,71 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sim_options o;
-    struct sim_result r;
-    uint64_t seeds = 100;
-    uint64_t first = 1;
-    uint64_t v;
-    uint64_t passed = 0;
-    uint64_t failed = 0;
-    uint64_t i;
-    bool trace = false;
-    bool verbose = false;
-    bool scenario_set = false;
     const struct bug_name *bug = NULL;
-    const char *skip = "";
+    bool scenario_set = false;
+    enum parse_result pr;
     int opt;
 
-    memset(&o, 0, sizeof o);
-    o.nodes = 3;
-    o.steps = 20000;
-    o.faults = SIM_F_ALL;
-    o.scenario = SIM_SCENARIO_DEFAULT;
+    memset(cli, 0, sizeof *cli);
+    cli->o.nodes = 3;
+    cli->o.steps = 20000;
+    cli->o.faults = SIM_F_ALL;
+    cli->o.scenario = SIM_SCENARIO_DEFAULT;
+    cli->seeds = 100;
+    cli->first = 1;
+    cli->skip = "";
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            if (!parse_u64(optarg, &seeds)) {
-                goto bad;
-            }
-            break;
-        case 's':
-            if (!parse_u64(optarg, &first)) {
-                goto bad;
-            }
-            break;
-        case 'N':
-            if (!parse_u64(optarg, &v) || (v != 3 && v != 5)) {
-                goto bad;
-            }
-            o.nodes = (unsigned)v;
-            break;
-        case 'k':
-            if (!parse_u64(optarg, &o.steps)) {
-                goto bad;
-            }
-            break;
-        case 'f':
-            if (sim_cluster_parse_faults(optarg, &o.faults) != 0) {
-                goto bad;
-            }
-            break;
-        case 'c':
-            if (!find_scenario(optarg, &o.scenario)) {
-                goto bad;
-            }
-            scenario_set = true;
-            break;
-        case 'b':
-#ifdef SIM_PLANTED_BUGS
-            if (!find_bug(optarg, &bug)) {
-                goto bad;
-            }
-            break;
-#else
-            fprintf(stderr,
-                    "raft-sim: --bug needs raft-sim-bugs (the core "
-                    "built with RAFT_PLANTED_BUGS)\n");
-            return 2;
-#endif
-        case 't':
-            trace = true;
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'l':
-            list_bugs();
-            return 0;
-        case 'x':
-            skip = optarg;
-            if (strspn(skip, "0123456789,") != strlen(skip)) {
-                goto bad;
-            }
-            break;
-        default:
-            goto bad;
+        pr = parse_option(cli, opt, optarg, &bug, &scenario_set);
+        if (pr != PARSE_RUN) {
+            return pr;
         }
     }
     if (optind != argc) {
-        goto bad;
+        return PARSE_BAD;
     }
     if (bug != NULL) {
-        o.bugs = bug->bit;
+        cli->o.bugs = bug->bit;
         if (!scenario_set) {
-            o.scenario = bug->scenario;
+            cli->o.scenario = bug->scenario;
         }
     }
+    return PARSE_RUN;
+}
 
-    for (i = 0; i < seeds; i++) {
-        uint64_t seed = first + i;
-        if (skipped(skip, seed)) {
+static void print_stats(uint64_t seed, const struct sim_result *r)
+{
+    printf(
+        "seed %llu: %s, %llu steps, time %llu, %llu msgs, %llu acked, "
+        "%llu reads, %llu leaders, %llu crashes, %llu installs, %llu conf "
+        "changes (%llu leader removals asked), %llu transfers\n",
+        (unsigned long long)seed, r->failed ? "failed" : "ok",
+        (unsigned long long)r->steps, (unsigned long long)r->time,
+        (unsigned long long)r->msgs, (unsigned long long)r->acked,
+        (unsigned long long)r->served, (unsigned long long)r->leaders,
+        (unsigned long long)r->crashes, (unsigned long long)r->installs,
+        (unsigned long long)r->conf_accepted,
+        (unsigned long long)r->leader_removals,
+        (unsigned long long)r->transfers);
+}
+
+/* Run every seed; returns the exit status. */
+static int run(struct cli *cli)
+{
+    struct sim_result r;
+    uint64_t passed = 0;
+    uint64_t failed = 0;
+    uint64_t i;
+    for (i = 0; i < cli->seeds; i++) {
+        uint64_t seed = cli->first + i;
+        if (skipped(cli->skip, seed)) {
             printf(
                 "seed %llu: skipped (--skip-seeds: a documented core bug, "
                 "see tests/sim/KNOWN_FAILURES.md)\n",
                 (unsigned long long)seed);
             continue;
         }
-        o.trace = NULL;
-        if (trace && seeds == 1) {
-            o.trace = stdout;
-        }
-        if (sim_cluster_run(seed, &o, &r) != 0) {
+        cli->o.trace = cli->trace && cli->seeds == 1 ? stdout : NULL;
+        if (sim_cluster_run(seed, &cli->o, &r) != 0) {
             fprintf(stderr, "raft-sim: out of memory\n");
             return 2;
         }
@@ -279,34 +305,35 @@ int main(int argc, char **argv)
             printf("seed %llu: FAIL %s at step %llu: %s\n",
                    (unsigned long long)seed, r.property,
                    (unsigned long long)r.step, r.detail);
-            if (trace && seeds != 1) {
-                o.trace = stdout;
-                sim_cluster_run(seed, &o, &r);
+            if (cli->trace && cli->seeds != 1) {
+                /* Same seed, same run: this time with its transcript. */
+                cli->o.trace = stdout;
+                sim_cluster_run(seed, &cli->o, &r);
             }
         } else {
             passed++;
         }
-        if (verbose) {
-            printf(
-                "seed %llu: %s, %llu steps, time %llu, %llu msgs, "
-                "%llu acked, %llu reads, %llu leaders, %llu crashes, "
-                "%llu installs, %llu conf changes (%llu leader "
-                "removals asked), %llu transfers\n",
-                (unsigned long long)seed, r.failed ? "failed" : "ok",
-                (unsigned long long)r.steps, (unsigned long long)r.time,
-                (unsigned long long)r.msgs, (unsigned long long)r.acked,
-                (unsigned long long)r.served, (unsigned long long)r.leaders,
-                (unsigned long long)r.crashes, (unsigned long long)r.installs,
-                (unsigned long long)r.conf_accepted,
-                (unsigned long long)r.leader_removals,
-                (unsigned long long)r.transfers);
+        if (cli->verbose) {
+            print_stats(seed, &r);
         }
         fflush(stdout);
     }
     printf("%llu passed, %llu failed\n", (unsigned long long)passed,
            (unsigned long long)failed);
     return failed == 0 ? 0 : 1;
-bad:
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    switch (parse(argc, argv, &cli)) {
+    case PARSE_RUN:
+        return run(&cli);
+    case PARSE_DONE:
+        return 0;
+    case PARSE_BAD:
+        break;
+    }
     usage(stderr);
     return 2;
 }
