@@ -52,7 +52,8 @@ struct sim_cluster
     struct sim_node nodes[SIM_MAX_NODES + 1]; /* [id], id 0 unused */
     raft_id next_id;                          /* next id to add */
     uint64_t step;
-    bool healing; /* phase 2 */
+    bool healing;           /* phase 2 */
+    uint64_t client_events; /* client requests issued */
     /* scenario parameters, time units */
     uint64_t client_gap;
     unsigned read_pm; /* share of client requests that are reads */
@@ -335,7 +336,9 @@ static void client(struct sim_cluster *c)
             sim_workload_propose(&c->workload, n, &c->env);
         }
     }
-    if (c->step % 256 == 0) {
+    if (++c->client_events % 64 == 0) {
+        /* Requests whose answer was lost (a forwarded proposal or read,
+         * or its response, dropped) are given up after a while. */
         sim_workload_expire(&c->workload, c->clock.now, 3000);
     }
     schedule(c, SIM_EV_CLIENT, 0,
