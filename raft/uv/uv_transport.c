@@ -100,7 +100,7 @@ static int address_parse(const char *address,
     errno = 0;
     port = strtoul(colon + 1, &end, 10);
     if (*end != '\0' || errno != 0 || port > 65535 ||
-        (port == 0 && !allow_port_zero) || colon[1] == '-' || colon[1] == '+') {
+        (port == 0 && !allow_port_zero) || colon[1] < '0' || colon[1] > '9') {
         return -EINVAL;
     }
     memset(out, 0, sizeof *out);

@@ -1517,6 +1517,14 @@ START_TEST(api_misuse_is_refused)
     ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
     strcpy(peers[1].address, "example.com:7003");
     ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
+    strcpy(peers[1].address, "127.0.0.1: 7003");
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
+    strcpy(peers[1].address, "127.0.0.1:-7003");
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
+    strcpy(peers[1].address, "127.0.0.1:0");
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
+    strcpy(peers[1].address, "[::1:7003");
+    ck_assert_int_eq(raft_uv_transport_set_peers(&a.t, peers, 2), -EINVAL);
     /* The failed calls left the (empty) set unchanged. */
     m = msg_of_type(RAFT_MSG_VOTE, 1, 2);
     ck_assert_int_eq(raft_uv_transport_send(&a.t, 2, &m), GOULETTE_ENOTFOUND);
