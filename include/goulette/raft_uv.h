@@ -59,8 +59,9 @@ struct raft_uv_transport_config
     unsigned handshake_timeout_ms;  /* acceptor: handshake must arrive;
                                        dialer: connect + answer; default
                                        5000 */
-    unsigned write_timeout_ms;      /* a write to a connected peer that
-                                       makes no progress for this long
+    unsigned write_timeout_ms;      /* a write batch to a connected peer
+                                       (<= 4 MiB, or one larger frame)
+                                       not done this long after it began
                                        resets the connection (a peer that
                                        stopped reading or vanished without
                                        a reset); 0: never; default 30000 */
