@@ -8,11 +8,12 @@
  * - The session fd is non-blocking and polled with uv_poll; requests are
  *   received and processed on the loop.  Requests waiting on the backend
  *   (write, flush, unlink) are answered from the mutation's callback.
- * - Caches.  Attributes are never cached (attr_timeout 0): stat always asks
- *   the backend, so the size is the size cat reads.  Files are opened with
- *   direct_io: no page cache, each read(2)/write(2) is one request, and a
- *   write's error reaches write(2).  Positive entries are cached for
- *   FS_ENTRY_TIMEOUT, except for a name whose echo create is queued (0, so
+ * - Caches.  File attributes are never cached (attr_timeout 0): stat always
+ *   asks the backend, so the size is the size cat reads.  Directory
+ *   attributes are cached for FS_DIR_ATTR_TIMEOUT (see fs_attr_timeout).  Files
+ * are opened with direct_io: no page cache, each read(2)/write(2) is one
+ * request, and a write's error reaches write(2).  Positive entries are cached
+ * for FS_ENTRY_TIMEOUT, except for a name whose echo create is queued (0, so
  *   the echo thread's O_EXCL open always reaches us); every removal of a
  *   cached name is invalidated (echo thread) or done by the kernel itself.
  * - Notifications.  fuse_lowlevel_notify_inval_entry takes the directory's
@@ -60,6 +61,7 @@
 #include "inode.h"
 
 #define FS_ENTRY_TIMEOUT 60.0
+#define FS_DIR_ATTR_TIMEOUT 1.0
 #define FS_MAX_PATH 4096
 #define FS_RECV_BATCH 64
 /* d_ino of a listed name the kernel has not looked up (as libfuse's
@@ -164,6 +166,16 @@ static int fs_errno(int rv)
         return -rv;
     }
     return EIO;
+}
+
+/* Files: 0, so stat's size is always what cat reads.  Directories: their
+ * attributes change only when a name is created or removed, which the
+ * kernel does itself (locally or in the echo notifier's replay) and then
+ * invalidates; caching them spares the GETATTR that default_permissions
+ * would otherwise send for every path walk through the directory. */
+static double fs_attr_timeout(const struct fs_attr *a)
+{
+    return a->kind == FS_KIND_DIR ? FS_DIR_ATTR_TIMEOUT : 0;
 }
 
 static int64_t fs_now_ns(void)
@@ -316,7 +328,7 @@ static void fs_reply_entry(struct fs_state *s,
     e.ino = n->ino;
     e.generation = n->generation;
     fs_stat_fill(s, n->ino, a, &e.attr);
-    e.attr_timeout = 0;
+    e.attr_timeout = fs_attr_timeout(a);
     /* A ghost's dentry must not outlive the replay it serves. */
     e.entry_timeout = n->echo_creates > 0 || (n->flags & FS_INODE_GHOST)
                           ? 0
@@ -619,7 +631,7 @@ static void fs_reply_attr(struct fs_state *s,
         return;
     }
     fs_stat_fill(s, n->ino, &a, &st);
-    fuse_reply_attr(req, &st, 0);
+    fuse_reply_attr(req, &st, fs_attr_timeout(&a));
 }
 
 static void fs_op_getattr(fuse_req_t req,

@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fsharness import Mount, sh, is_mounted, mount_options  # noqa: E402
+from fsharness import Mount, Inotify, sh, is_mounted, mount_options  # noqa: E402,E501
 
 EINVAL_MSG = os.strerror(errno.EINVAL)
 ENOENT_MSG = os.strerror(errno.ENOENT)
@@ -150,7 +150,21 @@ class TestFormats(MountCase):
         self.ok("echo 2 > topics/a")
         m2 = os.stat(self.p("topics", "a")).st_mtime_ns
         self.assertGreater(m2, m1)
-        self.assertGreaterEqual(os.stat(self.p("topics")).st_mtime_ns, m2)
+        # A directory's mtime moves when a name is created or removed in
+        # it, as on a local file system; here it is fresh right after.
+        d1 = os.stat(self.p("topics")).st_mtime_ns
+        self.assertGreaterEqual(d1, m1)
+        self.ok("echo 1 > topics/b")
+        d2 = os.stat(self.p("topics")).st_mtime_ns
+        self.assertGreaterEqual(d2, os.stat(self.p("topics", "b")).st_mtime_ns)
+        self.assertGreater(d2, d1)
+        with Inotify() as w:
+            w.watch(self.p("topics"), "topics")
+            self.assertEqual(self.m.control("remove topics/a"), "ok")
+            # Once the echo notifier replayed the removal:
+            self.assertEqual(w.collect(1, settle=0),
+                             [("topics", "IN_DELETE", "a")])
+        self.assertGreater(os.stat(self.p("topics")).st_mtime_ns, d2)
 
     def test_operations_list_in_numeric_order(self):
         self.broker()

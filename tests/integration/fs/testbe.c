@@ -136,6 +136,30 @@ static size_t testbe_dirlen(const char *path)
     return s == NULL ? 0 : (size_t)(s - path);
 }
 
+static const char *const testbe_dirs[] = {"topics", "brokers", "operations",
+                                          "increment", "cluster"};
+
+/* Index of directory @path (@len bytes) in testbe_dirs, or -1. */
+static long testbe_dir_index(const char *path, size_t len)
+{
+    size_t i;
+    for (i = 0; i < sizeof testbe_dirs / sizeof testbe_dirs[0]; i++) {
+        if (strlen(testbe_dirs[i]) == len &&
+            memcmp(testbe_dirs[i], path, len) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+static void testbe_dir_touch(struct testbe *b, const char *path)
+{
+    long d = testbe_dir_index(path, testbe_dirlen(path));
+    if (d >= 0) {
+        b->dir_mtime[d] = testbe_now_ns();
+    }
+}
+
 /* Index of @path, or -(insertion point) - 1. */
 static long testbe_find(const struct testbe *b, const char *path)
 {
@@ -251,6 +275,7 @@ static struct testbe_rec *testbe_put(struct testbe *b,
     r->create_rev = r->mod_rev = b->revision;
     r->version = 1;
     r->mtime_ns = testbe_now_ns();
+    testbe_dir_touch(b, path);
     testbe_note(ch, FS_CHANGE_CREATE, path);
     return r;
 }
@@ -264,6 +289,7 @@ static void testbe_del(struct testbe *b,
         return;
     }
     testbe_note(ch, FS_CHANGE_DELETE, path);
+    testbe_dir_touch(b, path);
     testbe_rec_free(b->recs[i]);
     memmove(&b->recs[i], &b->recs[i + 1],
             (b->nrecs - (size_t)i - 1) * sizeof *b->recs);
@@ -798,9 +824,6 @@ static int testbe_classify(void *data,
 /* Reads                                                                */
 /* ------------------------------------------------------------------ */
 
-static const char *const testbe_dirs[] = {"topics", "brokers", "operations",
-                                          "increment", "cluster"};
-
 static int testbe_dir_attr(const char *path, struct fs_attr *out)
 {
     size_t i;
@@ -823,20 +846,13 @@ static int testbe_stat(void *data, const char *path, struct fs_attr *out)
 {
     struct testbe *b = data;
     struct testbe_rec *r;
-    size_t i;
     memset(out, 0, sizeof *out);
     if (testbe_dir_attr(path, out) == 0) {
-        /* A directory's mtime is its newest record's (or the start). */
-        size_t pl = strlen(path);
-        out->mtime_ns = b->start_ns;
-        for (i = 0; i < b->nrecs; i++) {
-            r = b->recs[i];
-            if ((pl == 0 ||
-                 (r->dlen == pl && memcmp(r->path, path, pl) == 0)) &&
-                r->mtime_ns > out->mtime_ns) {
-                out->mtime_ns = r->mtime_ns;
-            }
-        }
+        /* As on a local file system, a directory's mtime is that of the
+         * last name created or removed in it. */
+        long d = testbe_dir_index(path, strlen(path));
+        out->mtime_ns =
+            d >= 0 && b->dir_mtime[d] != 0 ? b->dir_mtime[d] : b->start_ns;
         return 0;
     }
     r = testbe_get(b, path);

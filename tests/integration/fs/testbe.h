@@ -29,7 +29,8 @@ struct testbe
     uint64_t revision;          /* last store revision */
     uint64_t next_op;           /* next operation id */
     uint64_t term;              /* cluster/status term */
-    int64_t start_ns;           /* mtime of empty directories */
+    int64_t start_ns;           /* mtime of directories never changed */
+    int64_t dir_mtime[5];       /* per testbe_dirs entry: last create/remove */
     struct testbe_queued *head; /* mutations awaiting commit */
     struct testbe_queued *tail;
     unsigned commit_delay_ms; /* 0: next loop turn */
