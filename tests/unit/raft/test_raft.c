@@ -1083,6 +1083,58 @@ START_TEST(snapshot_chunks_of_two_senders_are_never_mixed)
 }
 END_TEST
 
+START_TEST(start_rebuilds_from_snapshot_and_drops_a_stale_suffix)
+{
+    struct raft r;
+    struct raft_config cfg;
+    struct raft_snapshot_meta snap = {0};
+    struct raft_entry e[4] = {{0}};
+    struct raft_event ev = {.type = RAFT_EVENT_START};
+    struct raft_update u;
+    unsigned i;
+    raft_config_defaults(&cfg);
+    cfg.id = 1;
+    ck_assert_int_eq(raft_init(&r, &cfg), 0);
+    raft_configuration_init(&snap.conf);
+    ck_assert_int_eq(raft_configuration_add(&snap.conf, 1, "a:1", RAFT_VOTER),
+                     0);
+    ck_assert_int_eq(raft_configuration_add(&snap.conf, 2, "a:2", RAFT_VOTER),
+                     0);
+    snap.index = 5;
+    snap.term = 3;
+    snap.conf_index = 1;
+    for (i = 0; i < 4; i++) {
+        e[i].index = 4 + i; /* 4 is a trailing entry below the snapshot */
+        e[i].term = i < 3 ? 3 : 2; /* 7 is older than the snapshot: stale */
+        e[i].type = RAFT_ENTRY_BARRIER;
+    }
+    ev.start.hard_state.term = 4;
+    ev.start.hard_state.vote = 2;
+    ev.start.hard_state.commit = 6;
+    ev.start.snapshot = &snap;
+    ev.start.entries = e;
+    ev.start.n_entries = 4;
+    ev.start.applied = 5;
+    ck_assert_int_eq(raft_step(&r, &ev, &u), 0);
+    ck_assert_uint_eq(raft_last_index(&r), 6);
+    ck_assert_uint_eq(raft_commit_index(&r), 6);
+    ck_assert_uint_eq(raft_current_term(&r), 4);
+    ck_assert_uint_eq(raft_configuration(&r)->n, 2);
+    ck_assert_uint_eq(u.n_committed, 1); /* entry 6: committed, not applied */
+    ck_assert_uint_eq(u.committed[0].index, 6);
+    ck_assert(u.flags & RAFT_UPDATE_STATE);
+    ck_assert(!(u.flags & RAFT_UPDATE_HARD_STATE));    /* nothing new */
+    ck_assert_int_eq(raft_step(&r, &ev, &u), -EINVAL); /* START once */
+    raft_fini(&r);
+    e[1].index = 9; /* a gap is corruption, not staleness */
+    ck_assert_int_eq(raft_init(&r, &cfg), 0);
+    ck_assert_int_eq(raft_step(&r, &ev, &u), -EINVAL);
+    raft_fini(&r);
+    raft_configuration_fini(&snap.conf);
+    cluster_init(&C, 1, 1);
+}
+END_TEST
+
 static Suite *raft_suite(void)
 {
     Suite *s = suite_create("raft");
@@ -1138,7 +1190,8 @@ static Suite *raft_suite(void)
           snapshot_compacts_the_log_keeping_trailing_entries,
           snapshot_chunks_of_two_senders_are_never_mixed}},
         {"restart",
-         {cluster_restarts_from_persisted_state, vote_survives_a_restart}},
+         {cluster_restarts_from_persisted_state, vote_survives_a_restart,
+          start_rebuilds_from_snapshot_and_drops_a_stale_suffix}},
         {"input",
          {malformed_messages_are_dropped, events_before_start_are_invalid}},
     };
