@@ -35,9 +35,9 @@
  *    sender: chunks of two senders are never mixed, their bytes may
  *    differ); chunks arrive in offset order without gaps; the last chunk
  *    (chunk.last) may come in the same update as u.snapshot_install, which
- *    then installs what was staged.  The
- *    staging area need not survive a crash: after a restart the core
- *    rejects chunks past offset 0 and the leader restarts the transfer.
+ *    then installs what was staged.  The staging area need not survive a
+ *    crash: after a restart the core rejects chunks past offset 0 and the
+ *    leader restarts the transfer.
  * 1. If u.snapshot_install is set: install the staged snapshot into the
  *    state machine and durably record its metadata, atomically, and discard
  *    EVERY persisted log entry, including those after its index (the core
