@@ -10,17 +10,18 @@
 #include <stdint.h>
 
 enum sim_event_kind {
-    SIM_EV_TICK = 1, /* node: one raft tick */
-    SIM_EV_DELIVER,  /* node: a message arrives (payload: struct sim_msg) */
-    SIM_EV_DISK,     /* node: the head of its write queue completes */
-    SIM_EV_RESTART,  /* node: come back after a crash */
-    SIM_EV_CLIENT,   /* workload: next proposal or read */
-    SIM_EV_ADMIN,    /* workload: next membership change or transfer */
-    SIM_EV_CHAOS,    /* cluster: next fault */
-    SIM_EV_HEAL,     /* cluster: heal the network */
-    SIM_EV_SNAPSHOT, /* cluster: next snapshot taken by some node */
-    SIM_EV_CRASH,    /* node: crash now (a storm's voter) */
-    SIM_EV_CAMPAIGN, /* node: campaign now (a storm's second candidate) */
+    SIM_EV_TICK = 1,  /* node: one raft tick */
+    SIM_EV_DELIVER,   /* node: a message arrives (payload: struct sim_msg) */
+    SIM_EV_DISK,      /* node: the head of its write queue completes */
+    SIM_EV_RESTART,   /* node: come back after a crash */
+    SIM_EV_CLIENT,    /* workload: next proposal or read */
+    SIM_EV_ADMIN,     /* workload: next membership change or transfer */
+    SIM_EV_CHAOS,     /* cluster: next fault */
+    SIM_EV_HEAL,      /* cluster: heal the network */
+    SIM_EV_SNAPSHOT,  /* cluster: next snapshot taken by some node */
+    SIM_EV_CRASH,     /* node: crash now (a storm's voter) */
+    SIM_EV_CAMPAIGN,  /* node: campaign now (a storm's second candidate) */
+    SIM_EV_PERSISTED, /* node: a deferred RAFT_EVENT_PERSISTED (arg) */
 };
 
 struct sim_event
@@ -31,6 +32,8 @@ struct sim_event
     uint64_t node;        /* target node id, or 0 */
     uint64_t incarnation; /* of the target node when scheduled, or 0 */
     void *payload;        /* owned by the queue until popped */
+    uint64_t arg[2];      /* small event data (SIM_EV_PERSISTED: index,
+                             term) */
 };
 
 struct sim_clock

@@ -168,6 +168,10 @@ static void setup_raft(struct sim_cluster *c)
     c->env.raft.max_append_bytes = append_bytes[sim_prng_below(p, 4)];
     c->env.raft.snapshot_chunk_bytes = chunk_bytes[sim_prng_below(p, 4)];
     c->env.raft.planted_bugs = c->o.bugs;
+    if (sim_prng_chance(p, 200)) {
+        /* A tight budget: the leader refuses proposals (-ENOBUFS). */
+        c->env.raft.max_uncommitted_bytes = 256;
+    }
 }
 
 /* Disk, clients, administrator and fault rates of the default scenario. */
@@ -176,6 +180,7 @@ static void setup_activity(struct sim_cluster *c)
     struct sim_prng *p = &c->chaos_prng;
     c->env.disk_delay_max = sim_prng_between(p, 0, 6);
     c->env.crash_in_write_pm = on(c, SIM_F_CRASH) ? 1 : 0;
+    c->env.defer_persisted_pm = sim_prng_chance(p, 500) ? 300 : 0;
     c->env.trailing_max = (unsigned)sim_prng_below(p, 20);
     c->env.restart_min = 20;
     c->env.restart_max = 400;
@@ -370,6 +375,24 @@ static void conf_change(struct sim_cluster *c, struct sim_node *l)
     e.type = RAFT_EVENT_CONF_CHANGE;
     e.conf_change.context = SIM_CONF_CONTEXT | c->workload.next_context++;
     pick = sim_prng_below(&c->work_prng, 3);
+    if (sim_prng_chance(&c->work_prng, 100) && n_members > 0) {
+        /* A change the core must refuse: promote a voter, add an existing
+         * member, remove a stranger. */
+        static const enum raft_conf_change_type bogus[] = {
+            RAFT_CONF_PROMOTE, RAFT_CONF_ADD_LEARNER, RAFT_CONF_REMOVE};
+        pick = sim_prng_below(&c->work_prng, 3);
+        e.conf_change.type = bogus[pick];
+        e.conf_change.id = pick == 2 ? 1000 : members[0];
+        e.conf_change.address = "127.0.0.1:1";
+        if (pick == 0 && n_learners > 0 && members[0] == learners[0]) {
+            return; /* members[0] is a learner: promoting it is legal */
+        }
+        sim_trace_printf(&c->trace, "admin: bogus conf change %d n%llu",
+                         (int)e.conf_change.type,
+                         (unsigned long long)e.conf_change.id);
+        sim_node_step(l, &c->env, &e);
+        return;
+    }
     if (pick == 0 && c->next_id <= SIM_MAX_NODES &&
         n_members < c->o.nodes + 2) {
         raft_id id = c->next_id++;
@@ -417,7 +440,10 @@ static void transfer(struct sim_cluster *c, struct sim_node *l)
     if (conf != NULL && conf->n > 0 && !sim_prng_chance(&c->work_prng, 200)) {
         const struct raft_server *s =
             &conf->servers[sim_prng_below(&c->work_prng, conf->n)];
-        if (s->id == l->id || s->role != RAFT_VOTER) {
+        /* Mostly to another voter; now and then to itself or a learner,
+         * which the core must refuse (GOULETTE_ENOTFOUND). */
+        if ((s->id == l->id || s->role != RAFT_VOTER) &&
+            !sim_prng_chance(&c->work_prng, 200)) {
             return;
         }
         to = s->id;
@@ -438,6 +464,11 @@ static void admin(struct sim_cluster *c)
     bool xfer = on(c, SIM_F_TRANSFER);
     if (!conf && !xfer) {
         return;
+    }
+    if (sim_prng_chance(&c->work_prng, 100)) {
+        /* Now and then the administrator asks a node that is not the
+         * leader: the core must refuse (ENOTLEADER / ENOLEADER). */
+        l = random_up(c, &c->work_prng);
     }
     if (l != NULL) {
         if (conf && (!xfer || sim_prng_chance(&c->work_prng, 600))) {
@@ -692,6 +723,11 @@ static void dispatch(struct sim_cluster *c, struct sim_event *e)
     case SIM_EV_CRASH:
         if (current && !c->healing) {
             storm_crash(c, n);
+        }
+        break;
+    case SIM_EV_PERSISTED:
+        if (current) {
+            sim_node_persisted(n, &c->env, e->arg[0], e->arg[1]);
         }
         break;
     case SIM_EV_CAMPAIGN:

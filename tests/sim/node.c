@@ -631,9 +631,51 @@ static void apply(struct sim_node *n,
     sim_node_step(n, env, &e);
 }
 
-static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
+void sim_node_persisted(struct sim_node *n,
+                        struct sim_env *env,
+                        raft_index index,
+                        raft_term term)
 {
     struct raft_event e;
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_PERSISTED;
+    e.persisted.index = index;
+    e.persisted.term = term;
+    sim_node_step(n, env, &e);
+}
+
+/* Rule 4, now or (as an asynchronous runtime may) a little later, keeping
+ * the order of the reports: the core must then cope with acknowledgements
+ * from followers that arrive before its own write is reported. */
+static void tell_persisted(struct sim_node *n,
+                           struct sim_env *env,
+                           const struct raft_entry *last)
+{
+    struct sim_event e = {0};
+    uint64_t at;
+    if (n->persisted_at <= env->clock->now &&
+        (env->defer_persisted_pm == 0 ||
+         !sim_prng_chance(env->disk_prng, env->defer_persisted_pm))) {
+        sim_node_persisted(n, env, last->index, last->term);
+        return;
+    }
+    at = env->clock->now + sim_prng_between(env->disk_prng, 1, 30);
+    if (at < n->persisted_at) {
+        at = n->persisted_at;
+    }
+    n->persisted_at = at;
+    e.kind = SIM_EV_PERSISTED;
+    e.node = n->id;
+    e.incarnation = n->incarnation;
+    e.arg[0] = last->index;
+    e.arg[1] = last->term;
+    if (sim_clock_schedule(env->clock, at - env->clock->now, &e) != 0) {
+        sim_checker_fail(env->checker, SIM_P_RUNTIME, "out of memory");
+    }
+}
+
+static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
+{
     struct sim_checker *c = env->checker;
     uint64_t inc = n->incarnation;
     unsigned i;
@@ -693,11 +735,7 @@ static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
     }
     w->n_msgs = 0;
     if (w->n_entries > 0) {
-        memset(&e, 0, sizeof e);
-        e.type = RAFT_EVENT_PERSISTED;
-        e.persisted.index = w->entries[w->n_entries - 1].index;
-        e.persisted.term = w->entries[w->n_entries - 1].term;
-        sim_node_step(n, env, &e);
+        tell_persisted(n, env, &w->entries[w->n_entries - 1]);
     }
     if (c->failed || !n->up || n->incarnation != inc) {
         return;
@@ -796,6 +834,7 @@ int sim_node_start(struct sim_node *n, struct sim_env *env)
         return rv;
     }
     n->up = true;
+    n->persisted_at = 0;
     n->state = RAFT_FOLLOWER;
     n->leader = 0;
     n->term = n->disk.hs.term;

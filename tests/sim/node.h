@@ -36,11 +36,12 @@ struct sim_env
     struct sim_checker *checker;
     struct sim_trace *trace;
     struct sim_workload *workload;
-    struct raft_config raft;    /* template: id and seed set per node */
-    uint64_t disk_delay_max;    /* time units per write */
-    unsigned crash_in_write_pm; /* per mille of writes interrupted */
-    unsigned trailing_max;      /* entries kept below a snapshot */
-    uint64_t restart_min;       /* downtime after a crash in a write */
+    struct raft_config raft;     /* template: id and seed set per node */
+    uint64_t disk_delay_max;     /* time units per write */
+    unsigned crash_in_write_pm;  /* per mille of writes interrupted */
+    unsigned defer_persisted_pm; /* per mille of PERSISTED told late */
+    unsigned trailing_max;       /* entries kept below a snapshot */
+    uint64_t restart_min;        /* downtime after a crash in a write */
     uint64_t restart_max;
 };
 
@@ -83,6 +84,8 @@ struct sim_node
     struct sim_work *head; /* write queue; owned */
     struct sim_work *tail;
     bool disk_busy;        /* a SIM_EV_DISK is scheduled */
+    uint64_t persisted_at; /* time of the last deferred PERSISTED: reports
+                              keep their order */
     enum raft_state state; /* soft state from the last update */
     raft_id leader;
     raft_term term;
@@ -124,6 +127,12 @@ void sim_node_receive(struct sim_node *n,
 
 /* The disk finished the head of the write queue: execute that update. */
 void sim_node_disk_done(struct sim_node *n, struct sim_env *env);
+
+/* Tell the core, late, that entries up to (index, term) are durable. */
+void sim_node_persisted(struct sim_node *n,
+                        struct sim_env *env,
+                        raft_index index,
+                        raft_term term);
 
 /* Take a snapshot of the state machine and tell the core. */
 void sim_node_snapshot(struct sim_node *n, struct sim_env *env);
