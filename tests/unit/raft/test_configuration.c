@@ -104,10 +104,12 @@ static Suite *configuration_suite(void)
 {
     Suite *s = suite_create("raft_configuration");
     TCase *t = tcase_create("values");
+    tcase_set_timeout(t, 60);
     tcase_add_test(t, servers_are_kept_sorted_and_unique);
     tcase_add_test(t, invalid_servers_are_refused);
     suite_add_tcase(s, t);
     t = tcase_create("encoding");
+    tcase_set_timeout(t, 60);
     tcase_add_test(t, encoding_round_trips);
     tcase_add_test(t, every_truncation_and_corruption_is_rejected_cleanly);
     suite_add_tcase(s, t);

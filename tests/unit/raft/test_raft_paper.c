@@ -650,6 +650,7 @@ static Suite *paper_suite(void)
     TCase *t;
     t = tcase_create("terms");
     tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_set_timeout(t, 60);
     tcase_add_test(t, servers_start_as_followers);
     tcase_add_test(t, follower_adopts_higher_term_and_leader);
     tcase_add_test(t, candidate_steps_down_on_higher_term);
