@@ -237,6 +237,13 @@ err:
 void fs__echo_push(struct fs_echo *e, struct fs_echo_item *item)
 {
     item->next = NULL;
+    if (e->joined) {
+        /* The thread is gone: hand it back cancelled, now (the async
+         * handle may be closing). */
+        item->result = -ECANCELED;
+        e->hooks.done(e->hooks.data, item);
+        return;
+    }
     uv_mutex_lock(&e->lock);
     if (e->tail != NULL) {
         e->tail->next = item;
@@ -246,9 +253,6 @@ void fs__echo_push(struct fs_echo *e, struct fs_echo_item *item)
     e->tail = item;
     uv_cond_signal(&e->cond);
     uv_mutex_unlock(&e->lock);
-    if (e->joined) {
-        uv_async_send(&e->async); /* hand it back cancelled */
-    }
 }
 
 int fs__echo_tid(struct fs_echo *e)

@@ -89,8 +89,8 @@ int fs__echo_init(struct fs_echo *e,
                   const struct fs_echo_hooks *hooks,
                   const struct goulette_log *log);
 
-/* Queue @item (taken) at the tail.  Loop thread.  After stop, the item is
- * handed back through hooks.done with -ECANCELED on the next loop turn. */
+/* Queue @item (taken) at the tail.  Loop thread.  Once the thread was
+ * joined, the item goes straight back through hooks.done, -ECANCELED. */
 void fs__echo_push(struct fs_echo *e, struct fs_echo_item *item);
 
 /* The thread's tid (compare with fuse_req_ctx()->pid); any thread. */

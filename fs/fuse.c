@@ -86,12 +86,14 @@ enum {
 /* An open file. */
 struct fs_handle
 {
-    struct fs_inode *node; /* pinned */
-    unsigned flags;        /* FS_H_* */
-    char *buf;             /* read snapshot / value being written; owned */
-    size_t len;            /* valid bytes in buf */
-    size_t cap;            /* allocated bytes */
-    uint64_t value_off;    /* file offset of buf[0] */
+    struct fs_inode *node;  /* pinned */
+    unsigned flags;         /* FS_H_* */
+    char *buf;              /* read snapshot / value being written; owned */
+    size_t len;             /* valid bytes in buf */
+    size_t cap;             /* allocated bytes */
+    uint64_t value_off;     /* file offset of buf[0] */
+    struct fs_handle *prev; /* fs_state.handles, to free them at close */
+    struct fs_handle *next;
 };
 
 /* An open directory: the listing, snapshotted at opendir. */
@@ -101,7 +103,9 @@ struct fs_dir_handle
     unsigned char *kinds; /* enum fs_kind per name */
     size_t n;
     size_t cap;
-    uint64_t ino; /* of the directory */
+    uint64_t ino;               /* of the directory */
+    struct fs_dir_handle *prev; /* fs_state.dirs */
+    struct fs_dir_handle *next;
 };
 
 enum fs_op_what {
@@ -143,11 +147,13 @@ struct fs_state
     struct fs_inode **pending; /* PENDING nodes (pinned by handles) */
     size_t npending;
     size_t cap_pending;
-    unsigned ops;             /* mutations awaiting their callback */
-    unsigned closing_handles; /* uv handles still closing */
-    bool polling;             /* poll handle active */
-    bool closing;             /* fs_close() was called */
-    bool echo_stopped;        /* hooks.stopped fired */
+    unsigned ops;               /* mutations awaiting their callback */
+    struct fs_handle *handles;  /* open files, freed at close if unreleased */
+    struct fs_dir_handle *dirs; /* open directories, likewise */
+    unsigned closing_handles;   /* uv handles still closing */
+    bool polling;               /* poll handle active */
+    bool closing;               /* fs_close() was called */
+    bool echo_stopped;          /* hooks.stopped fired */
     bool unmounted_reported;
     bool flush_final; /* fs_submit: marks the op final */
     void (*close_cb)(struct fs *fs);
@@ -342,12 +348,22 @@ static void fs_reply_entry(struct fs_state *s,
 
 static void fs_handle_free(struct fs_state *s, struct fs_handle *h)
 {
+    if (h->prev != NULL) {
+        h->prev->next = h->next;
+    } else {
+        s->handles = h->next;
+    }
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+    }
     free(h->buf);
     fs_inode_unpin(&s->inodes, h->node);
     free(h);
 }
 
-static struct fs_handle *fs_handle_new(struct fs_inode *n, unsigned flags)
+static struct fs_handle *fs_handle_new(struct fs_state *s,
+                                       struct fs_inode *n,
+                                       unsigned flags)
 {
     struct fs_handle *h = calloc(1, sizeof *h);
     if (h == NULL) {
@@ -356,6 +372,11 @@ static struct fs_handle *fs_handle_new(struct fs_inode *n, unsigned flags)
     h->node = n;
     h->flags = flags;
     fs_inode_pin(n);
+    h->next = s->handles;
+    if (h->next != NULL) {
+        h->next->prev = h;
+    }
+    s->handles = h;
     return h;
 }
 
@@ -793,7 +814,7 @@ static void fs_op_open(fuse_req_t req,
             }
         }
     }
-    h = fs_handle_new(n, flags);
+    h = fs_handle_new(s, n, flags);
     if (h == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -839,7 +860,7 @@ static void fs_create_echo(struct fs_state *s,
         }
         fs_attr_synthetic(&a);
     }
-    h = fs_handle_new(n, FS_H_ECHO);
+    h = fs_handle_new(s, n, FS_H_ECHO);
     if (h == NULL) {
         fs_inode_release(&s->inodes, n);
         fuse_reply_err(req, ENOMEM);
@@ -917,7 +938,7 @@ static void fs_op_create(fuse_req_t req,
     }
     flags |= acc != O_WRONLY ? FS_H_READ : 0;
     flags |= acc != O_RDONLY ? FS_H_WRITE : 0;
-    h = fs_handle_new(n, flags);
+    h = fs_handle_new(s, n, flags);
     if (h == NULL || fs_pending_add(s, n) != 0) {
         goto err_node;
     }
@@ -1314,9 +1335,17 @@ static void fs_op_rename(fuse_req_t req,
 /* Directories                                                          */
 /* ------------------------------------------------------------------ */
 
-static void fs_dir_handle_free(struct fs_dir_handle *d)
+static void fs_dir_handle_free(struct fs_state *s, struct fs_dir_handle *d)
 {
     size_t i;
+    if (d->prev != NULL) {
+        d->prev->next = d->next;
+    } else if (s->dirs == d) {
+        s->dirs = d->next;
+    }
+    if (d->next != NULL) {
+        d->next->prev = d->prev;
+    }
     for (i = 0; i < d->n; i++) {
         free(d->names[i]);
     }
@@ -1379,6 +1408,11 @@ static void fs_op_opendir(fuse_req_t req,
         return;
     }
     d->ino = n->ino;
+    d->next = s->dirs;
+    if (d->next != NULL) {
+        d->next->prev = d;
+    }
+    s->dirs = d;
     rv = fs_node_path(s, n, path, sizeof path);
     if (rv == 0) {
         rv = fs_dir_add(d, ".", FS_KIND_DIR);
@@ -1407,14 +1441,14 @@ static void fs_op_opendir(fuse_req_t req,
         }
     }
     if (rv != 0) {
-        fs_dir_handle_free(d);
+        fs_dir_handle_free(s, d);
         fuse_reply_err(req, fs_errno(rv));
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)d;
     fi->cache_readdir = 0;
     if (fuse_reply_open(req, fi) != 0) {
-        fs_dir_handle_free(d);
+        fs_dir_handle_free(s, d);
     }
 }
 
@@ -1464,7 +1498,8 @@ static void fs_op_releasedir(fuse_req_t req,
                              fuse_ino_t ino,
                              struct fuse_file_info *fi)
 {
-    fs_dir_handle_free((struct fs_dir_handle *)fi->fh);
+    struct fs_state *s = fuse_req_userdata(req);
+    fs_dir_handle_free(s, (struct fs_dir_handle *)fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -1752,6 +1787,9 @@ void fs_changes_applied(struct fs *fs,
 {
     struct fs_state *s = fs->state;
     size_t i;
+    if (s == NULL) {
+        return; /* closed: nothing is mounted any more */
+    }
     for (i = 0; i < n; i++) {
         bool own = origin != NULL && strcmp(origin->path, changes[i].path) == 0;
         fs_change_one(s, &changes[i], own);
@@ -1831,6 +1869,14 @@ static void fs_poll_cb(uv_poll_t *poll, int status, int events)
 
 static void fs_state_free(struct fs_state *s)
 {
+    /* Files still open when the connection went away are never
+     * released by the kernel. */
+    while (s->handles != NULL) {
+        fs_handle_free(s, s->handles);
+    }
+    while (s->dirs != NULL) {
+        fs_dir_handle_free(s, s->dirs);
+    }
     fs_inode_fini(&s->inodes);
     free(s->pending);
     free(s->buf.mem);

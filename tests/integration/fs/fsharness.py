@@ -55,6 +55,7 @@ class Mount:
         self.ctl_path = os.path.join(self.tmp, "control.sock")
         self.log_path = os.path.join(self.tmp, "fs_testd.log")
         self.extra = list(extra_args)
+        self.final_log = ""
         self.proc = None
         self.sock = None
         self.rfile = None
@@ -133,7 +134,16 @@ class Mount:
                                 stderr=subprocess.DEVNULL)
             if hasattr(self, "log"):
                 self.log.close()
+            self.final_log = self.logtext()
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def sanitizer_errors(self):
+        """AddressSanitizer/UBSan reports of the daemon (built with
+        -Db_sanitize), available after cleanup()."""
+        text = getattr(self, "final_log", "")
+        if "Sanitizer" in text or "runtime error:" in text:
+            return text
+        return None
 
     def __enter__(self):
         try:

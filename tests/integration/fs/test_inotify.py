@@ -39,6 +39,7 @@ class InotifyCase(unittest.TestCase):
     def setUp(self):
         self.m = Mount()
         self.m.__enter__()
+        self.addCleanup(self.check_sanitizers)
         self.addCleanup(self.m.cleanup)
         self.w = Inotify()
         self.addCleanup(self.w.close)
@@ -51,6 +52,10 @@ class InotifyCase(unittest.TestCase):
         self.assertEqual(per_file(ev, "brokers"),
                          {"b1": CREATED, "b2": CREATED})
         self.assert_side_effects(ev, [1, 2])
+
+    def check_sanitizers(self):
+        report = self.m.sanitizer_errors()
+        self.assertIsNone(report, report)
 
     def ok(self, cmd):
         rc, out, err = sh(cmd, cwd=self.m.mnt)

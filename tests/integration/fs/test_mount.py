@@ -32,7 +32,12 @@ class MountCase(unittest.TestCase):
     def setUp(self):
         self.m = Mount(*self.daemon_args)
         self.m.__enter__()
+        self.addCleanup(self.check_sanitizers)
         self.addCleanup(self.m.cleanup)
+
+    def check_sanitizers(self):
+        report = self.m.sanitizer_errors()
+        self.assertIsNone(report, report)
 
     def p(self, *parts):
         return self.m.path(*parts)
