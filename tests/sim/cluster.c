@@ -64,7 +64,8 @@ struct sim_cluster
     uint64_t snap_min, snap_max;
     unsigned max_down; /* nodes down at once */
     unsigned w_crash, w_crash_leader, w_partition, w_isolate, w_oneway;
-    unsigned w_campaign, w_storm; /* weights of the chaos actions */
+    unsigned w_campaign, w_storm, w_saturate; /* weights of the chaos
+                                                 actions */
     raft_id storm_a; /* a storm's first candidate, 0: no storm under way */
     raft_id storm_b; /* its second candidate */
 };
@@ -79,7 +80,7 @@ static const struct
     {"partition", SIM_F_PARTITION}, {"oneway", SIM_F_ONEWAY},
     {"crash", SIM_F_CRASH},         {"snapshot", SIM_F_SNAPSHOT},
     {"conf", SIM_F_CONF},           {"transfer", SIM_F_TRANSFER},
-    {"campaign", SIM_F_CAMPAIGN},
+    {"campaign", SIM_F_CAMPAIGN},   {"saturate", SIM_F_SATURATE},
 };
 
 int sim_cluster_parse_faults(const char *list, unsigned *faults)
@@ -204,6 +205,7 @@ static void setup_activity(struct sim_cluster *c)
     c->w_isolate = on(c, SIM_F_PARTITION) ? 2 : 0;
     c->w_oneway = on(c, SIM_F_ONEWAY) ? 2 : 0;
     c->w_campaign = on(c, SIM_F_CAMPAIGN) ? 1 : 0;
+    c->w_saturate = on(c, SIM_F_SATURATE) ? 2 : 0;
 }
 
 /* The biases of --scenario (the checkers never change). */
@@ -487,6 +489,28 @@ static void heal_later(struct sim_cluster *c)
              sim_prng_between(&c->chaos_prng, c->heal_min, c->heal_max));
 }
 
+/* Saturate one to three links, one direction each: slow and lossy until
+ * the next heal (a congested or flaky path rather than a cut one). */
+static void saturate(struct sim_cluster *c)
+{
+    struct sim_prng *p = &c->chaos_prng;
+    unsigned k = (unsigned)sim_prng_between(p, 1, 3);
+    while (k-- > 0) {
+        raft_id from = 1 + sim_prng_below(p, c->next_id - 1);
+        raft_id to = 1 + sim_prng_below(p, c->next_id - 1);
+        uint64_t extra = sim_prng_between(p, 20, 200);
+        if (from != to) {
+            sim_trace_printf(&c->trace,
+                             "chaos: saturate n%llu -> n%llu "
+                             "(+%llu)",
+                             (unsigned long long)from, (unsigned long long)to,
+                             (unsigned long long)extra);
+            sim_net_saturate(&c->net, from, to, extra);
+        }
+    }
+    heal_later(c);
+}
+
 /* An election storm, in three acts:
  *   1. a and b cannot hear each other; a campaigns and wins with v's vote;
  *   2. 30..60 units later v crashes, cut off from a, and restarts soon;
@@ -541,7 +565,8 @@ static void chaos(struct sim_cluster *c)
 {
     struct sim_prng *p = &c->chaos_prng;
     unsigned total = c->w_crash + c->w_crash_leader + c->w_partition +
-                     c->w_isolate + c->w_oneway + c->w_campaign + c->w_storm;
+                     c->w_isolate + c->w_oneway + c->w_campaign + c->w_storm +
+                     c->w_saturate;
     uint64_t r;
     bool side[SIM_MAX_NODES + 1];
     raft_id id;
@@ -602,8 +627,10 @@ static void chaos(struct sim_cluster *c)
             e.type = RAFT_EVENT_CAMPAIGN;
             sim_node_step(n, &c->env, &e);
         }
-    } else {
+    } else if ((r -= c->w_campaign) < c->w_storm) {
         storm(c);
+    } else {
+        saturate(c);
     }
     schedule(c, SIM_EV_CHAOS, 0,
              sim_prng_between(p, c->chaos_min, c->chaos_max));

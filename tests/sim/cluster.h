@@ -23,7 +23,8 @@ enum sim_fault {
     SIM_F_CONF = 1 << 8,      /* add learner, promote, remove */
     SIM_F_TRANSFER = 1 << 9,  /* leadership transfers */
     SIM_F_CAMPAIGN = 1 << 10, /* forced campaigns (RAFT_EVENT_CAMPAIGN) */
-    SIM_F_ALL = (1 << 11) - 1,
+    SIM_F_SATURATE = 1 << 11, /* saturated links: slow and lossy */
+    SIM_F_ALL = (1 << 12) - 1,
 };
 
 /* Parse "drop,dup,..." or "all" or "none"; returns -1 on an unknown name. */

@@ -52,6 +52,7 @@ static void usage(FILE *out)
             "\n"
             "  --faults    comma list of drop,dup,delay,reorder,partition,\n"
             "              oneway,crash,snapshot,conf,transfer,campaign,\n"
+            "              saturate,\n"
             "              or all (default) or none\n"
             "  --scenario  default, elections, figure8, stale-read\n"
             "  --list-bugs print each planted bug and its scenario\n"

@@ -83,8 +83,16 @@ void sim_net_init(struct sim_net *n, const struct sim_net_config *config)
     n->config = *config;
 }
 
-static uint64_t draw_delay(struct sim_net *n, struct sim_prng *prng)
+static uint64_t draw_delay(struct sim_net *n,
+                           struct sim_prng *prng,
+                           raft_id from,
+                           raft_id to)
 {
+    if (from <= SIM_MAX_NODES && to <= SIM_MAX_NODES &&
+        n->saturated[from][to] > 0) {
+        return sim_prng_between(prng, n->config.delay_min,
+                                n->config.delay_max + n->saturated[from][to]);
+    }
     if (n->config.slow_pm > 0 && sim_prng_chance(prng, n->config.slow_pm)) {
         return sim_prng_between(prng, n->config.delay_min, n->config.slow_max);
     }
@@ -97,9 +105,9 @@ static int schedule(struct sim_net *n,
                     struct sim_msg *msg)
 {
     struct sim_event e = {0};
-    uint64_t delay = draw_delay(n, prng);
     raft_id from = msg->m.from;
     raft_id to = msg->m.to;
+    uint64_t delay = draw_delay(n, prng, from, to);
     if (!n->config.reorder && from <= SIM_MAX_NODES && to <= SIM_MAX_NODES) {
         uint64_t at = clock->now + delay;
         if (at < n->fifo[from][to]) {
@@ -122,7 +130,10 @@ int sim_net_send(struct sim_net *n,
     struct sim_msg *copy = NULL;
     int rv;
     n->sent++;
-    if (n->config.drop_pm > 0 && sim_prng_chance(prng, n->config.drop_pm)) {
+    if ((n->config.drop_pm > 0 && sim_prng_chance(prng, n->config.drop_pm)) ||
+        (msg->m.from <= SIM_MAX_NODES && msg->m.to <= SIM_MAX_NODES &&
+         n->saturated[msg->m.from][msg->m.to] > 0 &&
+         sim_prng_chance(prng, 200))) {
         n->dropped++;
         sim_msg_free(msg);
         return 0;
@@ -177,9 +188,21 @@ void sim_net_partition(struct sim_net *n, const bool *side)
     }
 }
 
+void sim_net_saturate(struct sim_net *n,
+                      raft_id from,
+                      raft_id to,
+                      uint64_t extra)
+{
+    if (from == 0 || to == 0 || from > SIM_MAX_NODES || to > SIM_MAX_NODES) {
+        return;
+    }
+    n->saturated[from][to] = extra;
+}
+
 void sim_net_heal(struct sim_net *n)
 {
     memset(n->cut, 0, sizeof n->cut);
+    memset(n->saturated, 0, sizeof n->saturated);
 }
 
 bool sim_net_is_cut(const struct sim_net *n)

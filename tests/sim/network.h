@@ -1,6 +1,7 @@
 /* The simulated network: owns messages in flight (deep copies of what a
  * core sent) and the faults applied to them: drop, duplicate, delay,
- * reorder, and link cuts that make symmetric and one-way partitions.  It
+ * reorder, link cuts that make symmetric and one-way partitions, and
+ * saturated links (much slower, lossy, one direction).  It
  * does not decide when faults start or end (cluster.c does). */
 #ifndef SIM_NETWORK_H
 #define SIM_NETWORK_H
@@ -40,10 +41,12 @@ struct sim_net_config
 struct sim_net
 {
     struct sim_net_config config;
-    bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];      /* [from][to] */
-    uint64_t fifo[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* last delivery
-                                                             time per link */
-    uint64_t sent;                                       /* statistics */
+    bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];           /* [from][to] */
+    uint64_t fifo[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];      /* last delivery
+                                                                  time per link */
+    uint64_t saturated[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* extra delay
+                                                  (time units), 0: none */
+    uint64_t sent;                                            /* statistics */
     uint64_t dropped;
     uint64_t duplicated;
 };
@@ -66,6 +69,13 @@ void sim_net_set_cut(struct sim_net *n, raft_id from, raft_id to, bool cut);
 /* Cut every link between the two sides of @side (side[id] true / false),
  * both ways. */
 void sim_net_partition(struct sim_net *n, const bool *side);
+
+/* Saturate the link @from -> @to: each message takes up to @extra more
+ * time units and a fifth of them are lost, until the next heal. */
+void sim_net_saturate(struct sim_net *n,
+                      raft_id from,
+                      raft_id to,
+                      uint64_t extra);
 
 /* Restore every link. */
 void sim_net_heal(struct sim_net *n);
