@@ -24,6 +24,7 @@
 
 #include "member.h"
 #include "options.h"
+#include "stale.h"
 
 #define GOULETTEFS_VERSION "0.1.0"
 
@@ -122,6 +123,28 @@ static int data_dir_lock(struct daemon *d)
                       path, goulette_strerror(rv));
         return rv;
     }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        /* A predecessor killed with SIGKILL may still hold the lock as a
+         * zombie: one of its threads waits on its own, now unserved,
+         * mount.  Aborting that mount's connection lets it go. */
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        long holder;
+        int tries;
+        pid[n > 0 ? n : 0] = '\0';
+        holder = strtol(pid, NULL, 10);
+        if (holder > 0 && stale_pid_dying((pid_t)holder) &&
+            d->opts.mount != NULL) {
+            stale_mount_clear(&d->log, d->opts.mount, true);
+        }
+        for (tries = 0;
+             tries < 100 && holder > 0 && stale_pid_dying((pid_t)holder);
+             tries++) {
+            if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                break;
+            }
+            usleep(100 * 1000);
+        }
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         rv = -errno;
         if (rv == -EWOULDBLOCK) {
@@ -153,9 +176,20 @@ err_after_open:
 static int check_mountpoint(struct daemon *d)
 {
     struct stat st;
+    unsigned dev;
     int rv;
     if (d->opts.mount == NULL) {
         return 0;
+    }
+    if (stale_mount_find(d->opts.mount, &dev)) {
+        if (d->lock_fd < 0) {
+            return 0; /* checked again once the data directory is ours */
+        }
+        /* We hold the data directory: whoever served this mount is gone. */
+        rv = stale_mount_clear(&d->log, d->opts.mount, true);
+        if (rv != 0) {
+            return rv;
+        }
     }
     if (stat(d->opts.mount, &st) != 0) {
         rv = -errno;
@@ -298,6 +332,9 @@ int main(int argc, char **argv)
     rv = check_mountpoint(&d);
     if (rv == 0) {
         rv = data_dir_lock(&d);
+    }
+    if (rv == 0) {
+        rv = check_mountpoint(&d);
     }
     if (rv == 0) {
         rv = daemon_start(&d);

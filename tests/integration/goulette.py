@@ -39,8 +39,39 @@ def wait_until(pred, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def fuse_connection(path):
+    """The FUSE connection number of the mount at @path, from mountinfo
+    (never touching the mount, which may hang), or None."""
+    path = os.path.abspath(path)
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == path and " - fuse" in line:
+                found = int(fields[2].split(":")[1])
+    return found
+
+
+def abort_fuse(path):
+    """Abort the FUSE connection of the mount at @path: a server killed with
+    SIGKILL while one of its threads waited on its own mount cannot finish
+    dying otherwise."""
+    conn = fuse_connection(path)
+    if conn is None:
+        return
+    if not os.path.isdir("/sys/fs/fuse/connections/%d" % conn):
+        subprocess.run(["mount", "-t", "fusectl", "none",
+                        "/sys/fs/fuse/connections"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with open("/sys/fs/fuse/connections/%d/abort" % conn, "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+
+
 def unmount(path):
-    if is_mounted(path):
+    if fuse_connection(path) is not None:
         subprocess.run(["fusermount3", "-u", "-z", path],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -123,13 +154,23 @@ class Member:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=5 if sig == signal.SIGKILL
+                                else timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            abort_fuse(self.mnt)
             rc = self.proc.wait(timeout=30)
         self.proc = None
         unmount(self.mnt)
         return rc
+
+    def kill_only(self):
+        """SIGKILL, leaving the mount and any stuck thread as a crash
+        would: the next start must cope.  Returns the old process."""
+        old = self.proc
+        old.kill()
+        self.proc = None
+        return old
 
     def kill(self):
         return self.stop(signal.SIGKILL)
@@ -141,3 +182,59 @@ class TempDir:
 
     def remove(self):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Cluster:
+    """@n members founding one cluster, each with its own mount."""
+
+    def __init__(self, tmp, n=3, extra=()):
+        ports = [free_port() for _ in range(n)]
+        names = ["n%d" % (i + 1) for i in range(n)]
+        spec = ",".join("%s=127.0.0.1:%d" % (nm, p)
+                        for nm, p in zip(names, ports))
+        self.members = [Member(tmp, nm, peer_port=p, cluster=spec,
+                               extra=extra)
+                        for nm, p in zip(names, ports)]
+
+    def start(self):
+        for m in self.members:
+            m.start(wait=False)
+        for m in self.members:
+            m.wait_mounted()
+        return self
+
+    def running(self):
+        return [m for m in self.members if m.proc is not None]
+
+    def leader(self, timeout=60, other_than=None):
+        """The name every running member agrees leads (and that is not
+        @other_than)."""
+        def agreed():
+            seen = set()
+            for m in self.running():
+                try:
+                    seen.add(m.read("cluster", "leader").strip())
+                except OSError:
+                    return None
+            if len(seen) == 1 and "" not in seen and other_than not in seen:
+                return seen.pop()
+            return None
+        return wait_until(agreed, timeout, "an agreed leader")
+
+    def member(self, name):
+        return next(m for m in self.members if m.name == name)
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
+
+
+def tree(mnt):
+    """{relative path: content} of topics/, brokers/, operations/ and
+    increment/ under @mnt."""
+    out = {}
+    for d in ("topics", "brokers", "operations", "increment"):
+        for name in os.listdir(os.path.join(mnt, d)):
+            with open(os.path.join(mnt, d, name)) as f:
+                out[d + "/" + name] = f.read()
+    return out

@@ -462,6 +462,44 @@ class DurabilityTests(unittest.TestCase):
         finally:
             m.stop()
 
+    def test_a_member_restarts_after_kill_9_with_no_outside_cleanup(self):
+        # As an operator would: kill -9 during writes, then just start it
+        # again.  The new process clears the dead mount (and a predecessor
+        # stuck on it) by itself.
+        m = Member(self.tmp.path, "n1")
+        old = None
+        try:
+            m.start()
+            m.wait_leader()
+            rc, _, err = sh("echo 127.0.0.1:1 > '%s'" % m.path("brokers/b1"))
+            self.assertEqual(rc, 0, err)
+            stop = threading.Event()
+            acked = []
+
+            def writer():
+                i = 0
+                while not stop.is_set():
+                    if sh("echo 1 > '%s'" % m.path("topics", "t%d" % i))[0] \
+                            == 0:
+                        acked.append("t%d" % i)
+                    i += 1
+            t = threading.Thread(target=writer)
+            t.start()
+            wait_until(lambda: len(acked) >= 20, 60, "20 writes")
+            old = m.kill_only()
+            stop.set()
+            t.join(timeout=120)
+            m.start()
+            m.wait_leader()
+            self.assertEqual(old.wait(timeout=60), -signal.SIGKILL)
+            self.assertIn("detached a stale goulettefs mount", m.logtext())
+            present = set(os.listdir(m.path("topics")))
+            self.assertEqual([n for n in acked if n not in present], [])
+        finally:
+            if old is not None and old.poll() is None:
+                old.kill()
+            m.stop()
+
     def test_sigterm_unmounts_cleanly(self):
         m = Member(self.tmp.path, "n1")
         m.start()
