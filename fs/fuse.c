@@ -1996,7 +1996,7 @@ int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
     s->ro_dir_mode = geteuid() == 0 ? 0555 : 0755;
     s->mountpoint = realpath(cfg->mountpoint, NULL);
     if (s->mountpoint == NULL) {
-        rv = -ENOMEM;
+        rv = -errno;
         goto err_state;
     }
     rv = fs_inode_init(&s->inodes, NULL);
@@ -2030,20 +2030,22 @@ int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
     return 0;
 
 err_session:
+    /* Only when the echo thread could not start.  The poll handle (and the
+     * echo's async handle) live in @s and close on a later loop turn, so
+     * @s is deliberately leaked rather than freed under them. */
     uv_close((uv_handle_t *)&s->poll, NULL);
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
+    fs_inode_fini(&s->inodes);
+    free(s->mountpoint);
+    assert(rv == -ENOMEM || rv == -EAGAIN || rv == -EIO);
+    return rv;
 err_inodes:
     fs_inode_fini(&s->inodes);
 err_state:
     free(s->mountpoint);
-    /* @s is leaked on the err_session path when a handle was initialised:
-     * its memory must outlive the handle close. */
-    if (rv != 0 && s->se == NULL) {
-        free(s);
-    }
-    assert(rv == -ENOMEM || rv == -EINVAL || rv == -EIO || rv == -EAGAIN ||
-           rv < 0);
+    free(s);
+    assert(rv == -ENOMEM || rv == -EIO || rv < 0);
     return rv;
 }
 

@@ -182,8 +182,9 @@ struct fs
  * it on @loop (borrowed until the close callback; never the default loop
  * unless the caller owns it) and start the echo thread.  @fs is borrowed
  * until the close callback.
- * Errors: -ENOMEM, -EINVAL (bad config), -ENOTDIR / -ENOENT (mountpoint),
- * -EIO (libfuse could not create the session or mount). */
+ * Errors: -ENOMEM, -EINVAL (bad config), -ENOTDIR / -ENOENT / -EACCES
+ * (mountpoint), -EIO (libfuse could not create the session or mount),
+ * -EAGAIN (the echo thread could not start). */
 int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg);
 
 /* Stop: the echo thread finishes the replay in progress and drops the rest
@@ -201,7 +202,8 @@ int fs_close(struct fs *fs, void (*cb)(struct fs *fs));
  * change is invalidated in the kernel's caches; every change the kernel did
  * not raise itself (all of them, except the change to @origin's own path)
  * is queued for the echo notifier, in call order.  @changes and the paths
- * are borrowed.  Call in apply order, on the loop thread. */
+ * are borrowed.  Call in apply order, on the loop thread; calls after
+ * fs_close()'s callback are ignored. */
 void fs_changes_applied(struct fs *fs,
                         const struct fs_change *changes,
                         size_t n,
