@@ -374,6 +374,19 @@ void sim_checker_read(struct sim_checker *c,
                       raft_index applied)
 {
     c->reads++;
+    if (read_index < issued_ack_index) {
+        /* §6.4: the read index is the leader's commit index once it has
+         * committed an entry of its term and confirmed its leadership, so
+         * it covers every write committed before the read arrived. */
+        sim_checker_fail(c, SIM_P_READ,
+                         "read %llu at n%llu got read index %llu, below the "
+                         "write at %llu acknowledged before the read was "
+                         "issued",
+                         (unsigned long long)context, (unsigned long long)id,
+                         (unsigned long long)read_index,
+                         (unsigned long long)issued_ack_index);
+        return;
+    }
     if (applied < issued_ack_index) {
         sim_checker_fail(c, SIM_P_READ,
                          "read %llu served by n%llu at applied index %llu "

@@ -146,7 +146,8 @@ raft_term sim_checker_committed_term(const struct sim_checker *c,
 void sim_checker_acked(struct sim_checker *c, raft_index index, raft_term term);
 
 /* A read issued when the newest acknowledged write had index
- * @issued_ack_index was served by @id at applied index @applied. */
+ * @issued_ack_index got @read_index and was served by @id at applied index
+ * @applied: both must cover that write. */
 void sim_checker_read(struct sim_checker *c,
                       raft_id id,
                       uint64_t context,
