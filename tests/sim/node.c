@@ -3,21 +3,22 @@
  *   raft_step ──> on_update: checks on what the core decided (election
  *                 safety, leader append-only, log matching, leader
  *                 completeness), then a deep copy goes to the write queue
- *   SIM_EV_DISK ─> execute(head):
+ *   SIM_EV_DISK ─> execute every queued update (group commit), each:
  *       [crash point A: before anything is durable]
  *       rule 0: chunk into staging; rule 1: install snapshot (the whole
  *       log is discarded);
  *       rule 2: truncate + append entries, hard state; COMPACT
  *       [crash point B: durable but nothing sent]
  *       rule 3: send messages (filling snapshot chunks)
- *       rule 4: RAFT_EVENT_PERSISTED
+ *       rule 4: RAFT_EVENT_PERSISTED (now, or in order a little later:
+ *               SIM_EV_PERSISTED)
  *       rule 5: apply committed, RAFT_EVENT_APPLIED
  *       rule 6: proposal and read results to the clients
  *
  * Rule 0 writes the chunk first, so that the staged snapshot is complete
  * when the same update installs it (rule 1).  The staging area lives on
- * the simulated disk and survives crashes (raft.h allows but does not
- * require that). */
+ * the simulated disk; a crash loses it half of the time (raft.h allows
+ * both). */
 #include "node.h"
 
 #include <errno.h>
