@@ -698,3 +698,88 @@ void raft_uv_node_close(struct raft_uv_node *n,
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
     uv_close((uv_handle_t *)&n->idle, on_handle_closed);
 }
+
+/* ---- membership and leadership (goulettectl, ClusterService) -------------
+ * Kept apart from the code above: conf changes reuse the proposal waiting
+ * list (a conf change is a one-entry proposal whose entry is RAFT_ENTRY_CONF)
+ * and transfers are a single event whose refusal raft_step returns. */
+
+int raft_uv_node_change(struct raft_uv_node *n,
+                        enum raft_conf_change_type type,
+                        raft_id id,
+                        const char *address,
+                        raft_uv_propose_cb cb,
+                        void *arg)
+{
+    struct raft_event e;
+    struct proposal *p;
+
+    if (n->stopped) {
+        return n->fatal != 0 ? n->fatal : GOULETTE_ESHUTDOWN;
+    }
+    if (id == 0 || (type != RAFT_CONF_ADD_LEARNER &&
+                    type != RAFT_CONF_PROMOTE && type != RAFT_CONF_REMOVE)) {
+        return -EINVAL;
+    }
+    if (type == RAFT_CONF_ADD_LEARNER &&
+        (address == NULL || address[0] == '\0' ||
+         strlen(address) >= RAFT_ADDRESS_MAX)) {
+        return -EINVAL;
+    }
+    if (raft_state(&n->raft) != RAFT_LEADER) {
+        return raft_leader(&n->raft) != 0 ? GOULETTE_ENOTLEADER
+                                          : GOULETTE_ENOLEADER;
+    }
+    p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    p->cb = cb;
+    p->arg = arg;
+    p->batch = ++n->next_context;
+    p->deadline = uv_now(n->config.loop) + n->config.proposal_timeout_ms;
+    p->next = n->waiting;
+    n->waiting = p;
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_CONF_CHANGE;
+    e.conf_change.type = type;
+    e.conf_change.id = id;
+    e.conf_change.address = address;
+    e.conf_change.context = p->batch;
+    step(n, &e);
+    return 0;
+}
+
+int raft_uv_node_transfer(struct raft_uv_node *n, raft_id to)
+{
+    struct raft_event e;
+    struct raft_event next[2];
+    struct raft_update u;
+    unsigned n_next = 0;
+    unsigned i;
+    int rv;
+
+    if (n->stopped) {
+        return n->fatal != 0 ? n->fatal : GOULETTE_ESHUTDOWN;
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_TRANSFER;
+    e.transfer.to = to;
+    /* Not step(): a refusal is an answer for the caller, not a failure of
+     * the node worth an error in the log. */
+    rv = raft_step(&n->raft, &e, &u);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = execute(n, &u, next, &n_next);
+    if (rv != 0) {
+        n->fatal = rv;
+        n->stopped = true;
+        expire(n, true, rv);
+        return rv;
+    }
+    for (i = 0; i < n_next; i++) {
+        step(n, &next[i]);
+    }
+    return 0;
+}

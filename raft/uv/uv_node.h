@@ -61,6 +61,26 @@ struct raft_uv_node_config
     raft_uv_send_cb send; /* may be NULL for a single-member cluster */
     raft_uv_state_cb state_changed; /* may be NULL */
     void *data;                     /* passed to the callbacks */
+
+    /* Snapshots (log compaction, catching up lagging and new members).
+     * Without a directory the log is never compacted and snapshots cannot
+     * be received. */
+    const char *snapshot_dir;     /* borrowed; created if missing */
+    unsigned snapshot_threshold;  /* applied entries between snapshots;
+                                     default 1024 */
+    unsigned snapshot_trailing;   /* entries kept behind a snapshot for
+                                     followers that lag a little; default
+                                     128 */
+    /* Write the state machine's snapshot stream to @fd; *@index gets the
+     * last applied index it covers (the node's applied index).  Returns 0
+     * or a negative error (the snapshot is then skipped). */
+    int (*snapshot_export)(void *data, int fd, raft_index *index);
+    /* Replace the state machine with the stream in @fd, which covers
+     * everything up to @meta->index, atomically; errors are fatal for the
+     * member (it can no longer follow the log). */
+    int (*snapshot_install)(void *data,
+                            int fd,
+                            const struct raft_snapshot_meta *meta);
 };
 
 /* Called when a proposal completes: @rv is 0 or the state machine's result
@@ -124,5 +144,35 @@ void raft_uv_node_status(const struct raft_uv_node *node,
 
 /* Access to the core for tests and status: borrowed. */
 const struct raft *raft_uv_node_raft(const struct raft_uv_node *node);
+
+/* ---- membership and leadership ----------------------------------------- */
+
+/* Leader only: propose the membership change @type for member @id
+ * (@address, borrowed, copied: its peer "host:port", for
+ * RAFT_CONF_ADD_LEARNER only).  @cb then fires exactly once with 0 once the
+ * configuration entry is committed and applied here, or with the core's
+ * refusal (GOULETTE_ECONFCHANGE: another change is not yet committed;
+ * GOULETTE_ETRANSFER; -EEXIST: already a member; GOULETTE_ENOTFOUND: no
+ * such member; -EINVAL: promoting a voter, removing the last voter), or as
+ * a proposal fails (GOULETTE_EDROPPED, GOULETTE_ENOQUORUM,
+ * GOULETTE_ESHUTDOWN).  A refusal the core knows at once may reach @cb
+ * before this function returns.
+ * Errors (cb not called): GOULETTE_ENOTLEADER / GOULETTE_ENOLEADER (this
+ * member does not lead), -EINVAL (id 0, unknown type, missing or long
+ * address), -ENOMEM, GOULETTE_ESHUTDOWN. */
+int raft_uv_node_change(struct raft_uv_node *node,
+                        enum raft_conf_change_type type,
+                        raft_id id,
+                        const char *address,
+                        raft_uv_propose_cb cb,
+                        void *arg);
+
+/* Leader only: start a leadership transfer to voter @to (0: the most
+ * up-to-date voter), Raft dissertation §3.10.  Returns once the transfer
+ * has started; the state_changed callback reports the new leader.
+ * Errors: GOULETTE_ENOTLEADER / GOULETTE_ENOLEADER, GOULETTE_ETRANSFER (a
+ * transfer is under way), GOULETTE_ENOTFOUND (@to is not another voter),
+ * GOULETTE_ESHUTDOWN, and -EIO if persisting failed (the node stops). */
+int raft_uv_node_transfer(struct raft_uv_node *node, raft_id to);
 
 #endif /* GOULETTE_RAFT_UV_NODE_H */
