@@ -333,9 +333,31 @@ static unsigned count_down(const struct sim_cluster *c)
 
 /* ---- activities ---------------------------------------------------- */
 
+/* Clients mostly talk to members of the current configuration (as they
+ * would, from the membership they know); now and then to any node, a
+ * removed one or one that never joined included. */
+static struct sim_node *client_target(struct sim_cluster *c)
+{
+    struct sim_node *l = leader_of(c);
+    const struct raft_configuration *conf;
+    raft_id id;
+    if (l == NULL || sim_prng_chance(&c->work_prng, 100)) {
+        return random_up(c, &c->work_prng);
+    }
+    conf = raft_configuration(&l->raft);
+    if (conf == NULL || conf->n == 0) {
+        return l;
+    }
+    id = conf->servers[sim_prng_below(&c->work_prng, conf->n)].id;
+    if (id == 0 || id > SIM_MAX_NODES || !c->nodes[id].up) {
+        return NULL;
+    }
+    return &c->nodes[id];
+}
+
 static void client(struct sim_cluster *c)
 {
-    struct sim_node *n = random_up(c, &c->work_prng);
+    struct sim_node *n = client_target(c);
     if (n != NULL) {
         if (sim_prng_chance(&c->work_prng, c->read_pm)) {
             sim_workload_read(&c->workload, n, &c->env);
