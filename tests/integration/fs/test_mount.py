@@ -7,6 +7,7 @@ fs_testd (fs/ over the in-memory test backend); exits non-zero on failure."""
 import errno
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -282,6 +283,16 @@ class TestWrites(MountCase):
         self.assertEqual(json.loads(self.read("operations", last))
                          ["function"], "handleUnreachableBrokers")
 
+    def test_a_record_written_back_to_its_file(self):
+        self.broker()
+        self.ok("echo 2 > topics/t")
+        rec = self.read("topics", "t")
+        self.ok("cat topics/t > /tmp/rec-$$ && cp /tmp/rec-$$ topics/t && "
+                "rm /tmp/rec-$$")
+        self.assertEqual(json.loads(self.read("topics", "t"))
+                         ["replica_count"], json.loads(rec)["replica_count"])
+        self.fails("cat topics/t > topics/u", EINVAL_MSG)
+
     def test_cp_tee_and_python_writes(self):
         self.broker()
         src = os.path.join(self.m.tmp, "count")
@@ -348,6 +359,31 @@ class TestWrites(MountCase):
             os.close(fd)
         self.assertEqual(json.loads(self.read("brokers", "b1"))["address"],
                          "h:2")
+
+    @unittest.skipUnless(shutil.which("vim"), "vim is not installed")
+    def test_vim_with_backupcopy_rewrites_in_place(self):
+        self.broker()
+        self.ok("echo 2 > topics/t")
+        n = self.applied()
+        env = "HOME=%s " % self.m.tmp
+        self.ok(env + "vim -n -es -u NONE "
+                "-c 'set backupcopy=yes nobackup nowritebackup' "
+                "-c '%d' -c 'call setline(1, \"5\")' -c 'wq' topics/t")
+        self.assertEqual(self.applied(), n + 1)
+        self.assertEqual(json.loads(self.read("topics", "t"))
+                         ["replica_count"], 5)
+        self.assertEqual(os.listdir(self.p("topics")), ["t"])
+
+    def test_sed_in_place_fails_and_leaves_nothing(self):
+        self.broker()
+        self.ok("echo 2 > topics/t")
+        n = self.applied()
+        # sed writes a temporary file in topics/ and renames it: the copy
+        # of the record under another name is refused, the rename too.
+        rc, _, err = sh("sed -i s/2/3/ topics/t", cwd=self.m.mnt)
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(self.applied(), n)
+        self.assertEqual(os.listdir(self.p("topics")), ["t"])
 
     def test_eight_concurrent_writers(self):
         self.broker()

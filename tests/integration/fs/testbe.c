@@ -628,6 +628,13 @@ static int testbe_parse_json(const char *dir,
         return -EINVAL;
     }
     if (strcmp(dir, "topics") == 0) {
+        /* A record as cat shows it may be written back, to its own file
+         * only (as the store: a copy under another name is refused). */
+        v = json_object_get(j, "topic");
+        if (v != NULL &&
+            (!json_is_string(v) || strcmp(json_string_value(v), name) != 0)) {
+            return -EINVAL;
+        }
         v = json_object_get(j, "unreachable_brokers");
         if (v != NULL) {
             if (!json_is_array(v) || json_array_size(v) == 0 ||
