@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1960,11 +1961,46 @@ err_mount:
     return rv;
 }
 
+/* The mount point must be a directory.  A dead mount left there by a
+ * daemon that was killed (ENOTCONN) is detached first, so
+ * that a restart after kill -9 just works; that needs root, otherwise the
+ * error says what to run. */
+static int fs_mountpoint_check(const char *path, const struct goulette_log *log)
+{
+    struct statvfs vfs;
+    struct stat st;
+    int rv;
+    /* statfs always reaches a FUSE daemon (stat may be answered from the
+     * attribute cache), so it tells a dead mount. */
+    if (stat(path, &st) != 0 || statvfs(path, &vfs) != 0) {
+        rv = -errno;
+        if (rv != -ENOTCONN) {
+            return rv;
+        }
+        if (umount2(path, MNT_DETACH) != 0) {
+            rv = -errno;
+            goulette_logf(log, GOULETTE_LOG_ERROR, "fs",
+                          "%s: a dead mount is in the way and cannot be "
+                          "detached (%s): run fusermount3 -u -z %s",
+                          path, goulette_strerror(rv), path);
+            return -ENOTCONN;
+        }
+        goulette_logf(log, GOULETTE_LOG_WARN, "fs",
+                      "%s: detached a dead mount left by a previous run", path);
+        if (stat(path, &st) != 0) {
+            return -errno;
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return -ENOTDIR;
+    }
+    return 0;
+}
+
 int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
 {
     struct fs_state *s = NULL;
     struct fs_echo_hooks hooks;
-    struct stat st;
     int rv;
     const struct fs_backend *b = &cfg->backend;
     if (cfg->mountpoint == NULL || b->stat == NULL || b->read == NULL ||
@@ -1972,11 +2008,9 @@ int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
         b->classify == NULL || b->submit == NULL) {
         return -EINVAL;
     }
-    if (stat(cfg->mountpoint, &st) != 0) {
-        return -errno;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        return -ENOTDIR;
+    rv = fs_mountpoint_check(cfg->mountpoint, cfg->log);
+    if (rv != 0) {
+        return rv;
     }
     s = calloc(1, sizeof *s);
     if (s == NULL) {

@@ -180,11 +180,13 @@ struct fs
 /* Mount the file system at cfg->mountpoint (options: default_permissions,
  * fsname and subtype "goulettefs", allow_other when asked), start serving
  * it on @loop (borrowed until the close callback; never the default loop
- * unless the caller owns it) and start the echo thread.  @fs is borrowed
- * until the close callback.
+ * unless the caller owns it) and start the echo thread.  A dead mount left
+ * at the mount point by a killed daemon is detached first (root only).
+ * @fs is borrowed until the close callback.
  * Errors: -ENOMEM, -EINVAL (bad config), -ENOTDIR / -ENOENT / -EACCES
- * (mountpoint), -EIO (libfuse could not create the session or mount),
- * -EAGAIN (the echo thread could not start). */
+ * (mountpoint), -ENOTCONN (a dead mount there that cannot be detached), -EIO
+ * (libfuse could not create the session or mount), -EAGAIN (the echo thread
+ * could not start). */
 int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg);
 
 /* Stop: the echo thread finishes the replay in progress and drops the rest

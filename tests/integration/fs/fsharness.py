@@ -32,6 +32,12 @@ def is_mounted(path):
     return False
 
 
+def mount_count(path):
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        return sum(1 for line in f if line.split()[1:2] == [path])
+
+
 def mount_options(path):
     path = os.path.realpath(path)
     with open("/proc/mounts") as f:
@@ -67,18 +73,26 @@ class Mount:
         self.proc = subprocess.Popen(
             [FS_TESTD, "--mount", self.mnt, "--control", self.ctl_path] +
             self.extra, stdout=self.log, stderr=subprocess.STDOUT)
+        # The daemon mounts, then listens on the control socket: a
+        # connection means it is ready (a stale socket file refuses).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("fs_testd exited %d: %s" %
                                    (self.proc.returncode, self.logtext()))
-            if is_mounted(self.mnt) and os.path.exists(self.ctl_path):
-                break
-            time.sleep(0.02)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.ctl_path)
+            except OSError:
+                sock.close()
+                time.sleep(0.02)
+                continue
+            self.sock = sock
+            break
         else:
+            raise RuntimeError("fs_testd did not start: " + self.logtext())
+        if not is_mounted(self.mnt):
             raise RuntimeError("fs_testd did not mount: " + self.logtext())
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.ctl_path)
         self.rfile = self.sock.makefile("r")
         return self
 

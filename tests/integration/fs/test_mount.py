@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fsharness import Mount, Inotify, sh, is_mounted, mount_options  # noqa: E402,E501
+from fsharness import (Mount, Inotify, sh, is_mounted,  # noqa: E402
+                       mount_count, mount_options)
 
 EINVAL_MSG = os.strerror(errno.EINVAL)
 ENOENT_MSG = os.strerror(errno.ENOENT)
@@ -533,6 +534,24 @@ class TestShutdown(unittest.TestCase):
                     f.close()
                 except OSError:
                     pass
+
+    def test_restart_after_kill_9_detaches_the_dead_mount(self):
+        with Mount() as m:
+            self.assertEqual(m.control("write brokers/b1 h:1"), "ok")
+            m.sock.close()
+            m.sock = None
+            m.proc.kill()  # the pid this test started
+            m.proc.wait()
+            with self.assertRaises(OSError) as cm:
+                os.stat(m.path("topics"))
+            self.assertEqual(cm.exception.errno, errno.ENOTCONN)
+            m.log.close()
+            m.start()  # same mount point
+            self.assertEqual(mount_count(m.mnt), 1)
+            self.assertTrue(os.path.isdir(m.path("topics")))
+            self.assertIn("detached a dead mount", m.logtext())
+            self.assertEqual(m.stop(), 0, m.logtext())
+            self.assertEqual(mount_count(m.mnt), 0)
 
     def test_external_unmount_stops_the_daemon(self):
         with Mount() as m:
