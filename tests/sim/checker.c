@@ -291,6 +291,7 @@ static void truth_check(struct sim_checker *c,
         if (index > c->frontier[node_term]) {
             c->frontier[node_term] = index;
         }
+        c->truth_gen++;
     } else if (c->truth[index].term != term || c->truth[index].chain != chain) {
         sim_checker_fail(
             c, SIM_P_SM_SAFETY,
@@ -300,6 +301,16 @@ static void truth_check(struct sim_checker *c,
             (unsigned long long)term, (unsigned long long)c->truth[index].term,
             c->truth[index].term == term ? " after another prefix" : "");
         return;
+    }
+    if (node_term < c->truth[index].bound) {
+        /* Every node that applies an entry learnt of its commitment from a
+         * leader of a term no higher than its own: the lowest such term is
+         * the tightest bound. */
+        c->truth[index].bound = node_term;
+        if (index > c->frontier[node_term]) {
+            c->frontier[node_term] = index;
+        }
+        c->truth_gen++;
     }
     match_check(c, id, index, term, chain);
 }

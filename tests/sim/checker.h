@@ -75,6 +75,9 @@ struct sim_checker
                              of frontier[b < t] (Leader Completeness only
                              speaks of leaders of later terms) */
     size_t frontier_cap;
+    uint64_t truth_gen; /* bumped when the committed history grows or a
+                           bound tightens: standing leaders are checked
+                           again */
 
     raft_index ack_index; /* highest acknowledged write ... */
     raft_term ack_term;   /* ... and its term */
@@ -105,8 +108,11 @@ void sim_checker_appended(struct sim_checker *c,
                           const struct sim_log *l,
                           raft_index from);
 
-/* @id just became leader of @term with log @l (leader completeness and no
- * acknowledged write lost). */
+/* @id is leader of @term with log @l: it just became leader, or the
+ * committed history grew while it leads (leader completeness and no
+ * acknowledged write lost: a leader of term T holds every entry committed
+ * in a term below T, even one committed, by an older leader that did not
+ * know it was deposed, after T's election). */
 void sim_checker_new_leader(struct sim_checker *c,
                             raft_id id,
                             raft_term term,

@@ -54,6 +54,7 @@ struct sim_cluster
     uint64_t step;
     bool healing;           /* phase 2 */
     uint64_t client_events; /* client requests issued */
+    uint64_t truth_seen;    /* checker.truth_gen of the last leader check */
     /* scenario parameters, time units */
     uint64_t client_gap;
     unsigned read_pm; /* share of client requests that are reads */
@@ -802,6 +803,19 @@ static void dispatch(struct sim_cluster *c, struct sim_event *e)
     }
 }
 
+/* The committed history grew: every standing leader must hold it. */
+static void check_leaders(struct sim_cluster *c)
+{
+    raft_id id;
+    c->truth_seen = c->checker.truth_gen;
+    for (id = 1; id < c->next_id && !c->checker.failed; id++) {
+        struct sim_node *n = &c->nodes[id];
+        if (n->up && n->state == RAFT_LEADER) {
+            sim_checker_new_leader(&c->checker, id, n->term, &n->mem);
+        }
+    }
+}
+
 /* One step: pop and dispatch one event.  Returns false when the queue is
  * empty. */
 static bool step(struct sim_cluster *c)
@@ -816,6 +830,9 @@ static bool step(struct sim_cluster *c)
     dispatch(c, &e);
     if (e.payload != NULL) {
         sim_msg_free(e.payload);
+    }
+    if (c->checker.truth_gen != c->truth_seen) {
+        check_leaders(c);
     }
     return true;
 }

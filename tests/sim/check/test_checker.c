@@ -162,6 +162,27 @@ START_TEST(stale_leader_of_an_earlier_term_passes_completeness)
 }
 END_TEST
 
+START_TEST(the_lowest_applier_term_bounds_the_commit_term)
+{
+    /* n1 applies in term 5, n2 (which heard of the commit from a leader of
+     * term 2 at most) in term 2: a leader of term 3 must hold the entry. */
+    static const raft_term committed[] = {1, 2};
+    static const raft_term other[] = {1, 3};
+    struct sim_log l;
+    struct sim_log m;
+    make_log(&l, committed, 2, 'x');
+    make_log(&m, other, 2, 'x');
+    apply_all(1, &l, 5);
+    sim_checker_new_leader(&c, 3, 3, &m);
+    ck_assert(!c.failed);
+    apply_all(2, &l, 2);
+    sim_checker_new_leader(&c, 3, 3, &m);
+    assert_failed(SIM_P_COMPLETENESS);
+    sim_log_fini(&l);
+    sim_log_fini(&m);
+}
+END_TEST
+
 /* ---- state-machine safety ------------------------------------------ */
 
 START_TEST(applying_an_entry_twice_fails_state_machine_safety)
@@ -295,7 +316,8 @@ static Suite *checker_suite(void)
           identical_prefixes_pass_log_matching, NULL}},
         {"leader_completeness",
          {later_leader_without_a_committed_entry_fails_completeness,
-          stale_leader_of_an_earlier_term_passes_completeness, NULL}},
+          stale_leader_of_an_earlier_term_passes_completeness,
+          the_lowest_applier_term_bounds_the_commit_term, NULL}},
         {"state_machine_safety",
          {applying_an_entry_twice_fails_state_machine_safety,
           applying_another_entry_at_an_index_fails_state_machine_safety,
