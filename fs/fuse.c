@@ -1044,6 +1044,9 @@ static void fs_op_write(fuse_req_t req,
         rv = fs_submit(s, req, FS_OP_WRITE, FS_MUTATION_WRITE, h, path, h->buf,
                        h->len, size);
         if (rv == 0) {
+            /* The op owns the bytes now: a flush through another fd of
+             * this file must not submit them again. */
+            h->flags &= ~(unsigned)FS_H_DIRTY;
             return; /* answered by fs_op_done */
         }
     }
