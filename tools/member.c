@@ -11,6 +11,7 @@
 
 #include <goulette/err.h>
 
+#include "member_rpc.h"
 #include "uv_log.h"
 
 raft_id member_id_of(const char *name)
@@ -505,10 +506,15 @@ int member_start(struct member *m,
     if (rv == 0) {
         rv = start_transport(m);
     }
+    if (rv == 0) {
+        rv = member_rpc_start(m, &m->rpc);
+    }
     if (rv == 0 && opts->mount != NULL) {
         rv = mount(m);
     }
     if (rv != 0) {
+        member_rpc_stop(m->rpc);
+        m->rpc = NULL;
         /* Handles close on the next loop runs; main() runs the loop before
          * closing it. */
         if (m->node != NULL) {
@@ -567,6 +573,9 @@ void member_stop(struct member *m)
         return;
     }
     m->stopping = true;
+    /* gRPC first: no new calls; those in flight finish as the node does. */
+    member_rpc_stop(m->rpc);
+    m->rpc = NULL;
     /* The mount goes first: fs_close waits for the mutations in flight,
      * which the node, still running, completes. */
     if (m->mounted && fs_close(&m->fs, on_fs_closed) == 0) {

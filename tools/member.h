@@ -39,6 +39,7 @@ struct member
                             from DATA_DIR/member */
     struct raft_uv_transport transport; /* peer traffic */
     bool transport_up;                  /* initialized and not closing */
+    struct member_rpc *rpc; /* owned: the gRPC port (member_rpc.h), or NULL */
 
     bool stopping;
     void (*stop_cb)(struct member *m);
