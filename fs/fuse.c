@@ -872,7 +872,11 @@ static void fs_create_echo(struct fs_state *s,
     e.generation = n->generation;
     fs_stat_fill(s, n->ino, &a, &e.attr);
     e.attr_timeout = 0;
-    e.entry_timeout = n->echo_creates > 1 ? 0 : FS_ENTRY_TIMEOUT;
+    /* A ghost (the record went away before this replay) must not stay
+     * visible to others through a cached dentry. */
+    e.entry_timeout = n->echo_creates > 1 || (n->flags & FS_INODE_GHOST)
+                          ? 0
+                          : FS_ENTRY_TIMEOUT;
     fs_file_info_set(fi, h);
     if (fuse_reply_create(req, &e, fi) == 0) {
         fs_inode_ref(n);
