@@ -529,6 +529,11 @@ const struct raft_configuration *raft_configuration(const struct raft *r)
     return &r->impl->conf;
 }
 
+const struct raft_snapshot_meta *raft_snapshot(const struct raft *r)
+{
+    return r->impl->snap.index != 0 ? &r->impl->snap : NULL;
+}
+
 int raft_progress(const struct raft *r, raft_id id, raft_index *match)
 {
     struct raft__progress *p;

@@ -390,6 +390,98 @@ static int start_transport(struct member *m)
     return 0;
 }
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int on_snapshot_export(void *data, int fd, raft_index *index)
+{
+    struct member *m = data;
+    struct store_snap_export *e = NULL;
+    struct goulette_buf chunk;
+    int rv;
+
+    rv = store_snap_export_begin(m->sm, 1 << 20, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    *index = store_snap_export_index(e);
+    while ((rv = store_snap_export_next(e, &chunk)) == 1) {
+        rv = write_all(fd, chunk.base, chunk.len);
+        if (rv != 0) {
+            break;
+        }
+    }
+    store_snap_export_end(e);
+    return rv;
+}
+
+/* Replace the state machine with the snapshot in @fd; the mount learns
+ * what changed, so watchers see a snapshot's changes like any others. */
+static int on_snapshot_install(void *data,
+                               int fd,
+                               const struct raft_snapshot_meta *meta)
+{
+    struct member *m = data;
+    struct store_snap_install *in = NULL;
+    struct store_changes changes = {NULL, 0, 0};
+    char buf[65536];
+    ssize_t n;
+    int rv;
+
+    rv = store_snap_install_begin(m->sm, &in);
+    if (rv != 0) {
+        return rv;
+    }
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            rv = -errno;
+            store_snap_install_abort(in);
+            return rv;
+        }
+        rv = store_snap_install_feed(in, buf, (size_t)n);
+        if (rv != 0) {
+            store_snap_install_abort(in);
+            return rv;
+        }
+    }
+    rv = store_snap_install_commit(in, &changes);
+    if (rv != 0) {
+        return rv;
+    }
+    if (store_sm_applied_index(m->sm) != meta->index) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "store",
+                      "snapshot %llu holds state up to %llu",
+                      (unsigned long long)meta->index,
+                      (unsigned long long)store_sm_applied_index(m->sm));
+        store_changes_fini(&changes);
+        return GOULETTE_ECORRUPT;
+    }
+    if (changes.n > 0 && m->mounted) {
+        member_mount_applied(m, &changes, NULL);
+    }
+    store_changes_fini(&changes);
+    return 0;
+}
+
 static int start_node(struct member *m)
 {
     bool initialized;
@@ -400,6 +492,8 @@ static int start_node(struct member *m)
     if (rv != 0) {
         return rv;
     }
+    snprintf(m->snapshot_dir, sizeof m->snapshot_dir, "%s/snapshots",
+             m->opts->data_dir);
     memset(&c, 0, sizeof c);
     c.loop = m->loop;
     c.db = m->db;
@@ -410,6 +504,13 @@ static int start_node(struct member *m)
     c.bootstrap = m->opts->has_join ? NULL : &m->bootstrap;
     c.apply = on_apply;
     c.send = on_send;
+    c.snapshot_dir = m->snapshot_dir;
+    c.snapshot_threshold = m->opts->snapshot_threshold;
+    c.snapshot_trailing = m->opts->snapshot_threshold / 8 > 0
+                              ? m->opts->snapshot_threshold / 8
+                              : 1;
+    c.snapshot_export = on_snapshot_export;
+    c.snapshot_install = on_snapshot_install;
     c.state_changed = on_state_changed;
     c.data = m;
     rv = raft_uv_node_start(&c, &m->node);

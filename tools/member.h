@@ -38,6 +38,7 @@ struct member
     uint64_t cluster_id; /* from --initial-cluster at the first start, then
                             from DATA_DIR/member */
     struct raft_uv_transport transport; /* peer traffic */
+    char snapshot_dir[1024];            /* DATA_DIR/snapshots */
     bool transport_up;                  /* initialized and not closing */
     struct member_rpc *rpc; /* owned: the gRPC port (member_rpc.h), or NULL */
 

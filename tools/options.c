@@ -33,6 +33,8 @@ static const char usage_text[] =
     "                              (default: this member alone)\n"
     "  --join HOST:PORT            join the running cluster of this peer\n"
     "  --log-level LEVEL           debug, info, warn or error (default: info)\n"
+    "  --snapshot-threshold N      entries applied between snapshots, which\n"
+    "                              compact the log (default: 1024)\n"
     "  --help                      print this help and exit\n"
     "  --version                   print the version and exit\n";
 
@@ -51,6 +53,7 @@ enum {
     OPT_INITIAL_CLUSTER,
     OPT_JOIN,
     OPT_LOG_LEVEL,
+    OPT_SNAPSHOT_THRESHOLD,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -65,6 +68,7 @@ static const struct option long_options[] = {
     {"initial-cluster", required_argument, NULL, OPT_INITIAL_CLUSTER},
     {"join", required_argument, NULL, OPT_JOIN},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -274,6 +278,7 @@ static void defaults(struct options *o)
     options_parse_hostport(DEFAULT_PEER_LISTEN, &o->peer_listen);
     options_parse_hostport(DEFAULT_GRPC_LISTEN, &o->grpc_listen);
     o->log_level = GOULETTE_LOG_INFO;
+    o->snapshot_threshold = 1024;
 }
 
 /* Checks that need every option: defaults that depend on --name, and the
@@ -389,6 +394,19 @@ enum options_result options_parse(struct options *o,
                                    optarg);
             }
             break;
+        case OPT_SNAPSHOT_THRESHOLD: {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 2 ||
+                v > 100000000) {
+                return usage_error(err, errlen,
+                                   "bad --snapshot-threshold \"%s\" (want "
+                                   "2..100000000)",
+                                   optarg);
+            }
+            o->snapshot_threshold = (unsigned)v;
+            break;
+        }
         case OPT_HELP:
             return OPTIONS_HELP;
         case OPT_VERSION:

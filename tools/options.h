@@ -40,6 +40,7 @@ struct options
     struct options_hostport join;      /* --join */
     bool allow_other;                  /* --allow-other */
     enum goulette_log_level log_level; /* --log-level, default info */
+    unsigned snapshot_threshold;       /* --snapshot-threshold, default 1024 */
 };
 
 enum options_result {

@@ -535,6 +535,12 @@ raft_index raft_commit_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 const struct raft_configuration *raft_configuration(const struct raft *r);
 
+/* The latest snapshot, taken (RAFT_EVENT_SNAPSHOT) or installed, or NULL
+ * when there is none.  The runtime records it durably (with the compaction
+ * the same step asks for) so that a restart finds the log and its snapshot
+ * in agreement. */
+const struct raft_snapshot_meta *raft_snapshot(const struct raft *r);
+
 /* Progress of a follower as the leader sees it (for `cluster/` status and
  * goulettectl).  Errors: GOULETTE_ENOTLEADER, GOULETTE_ENOTFOUND. */
 int raft_progress(const struct raft *r, raft_id id, raft_index *match);

@@ -185,13 +185,19 @@ class TempDir:
 
 
 class Cluster:
-    """@n members founding one cluster, each with its own mount."""
+    """@n members founding one cluster, each with its own mount.  With
+    @proxied, member n1's peer traffic goes through a Proxy (self.proxy)
+    that the test can cut."""
 
-    def __init__(self, tmp, n=3, extra=()):
+    def __init__(self, tmp, n=3, extra=(), proxied=False):
         ports = [free_port() for _ in range(n)]
         names = ["n%d" % (i + 1) for i in range(n)]
+        self.proxy = Proxy(ports[0]) if proxied else None
+        advertised = list(ports)
+        if self.proxy is not None:
+            advertised[0] = self.proxy.port
         spec = ",".join("%s=127.0.0.1:%d" % (nm, p)
-                        for nm, p in zip(names, ports))
+                        for nm, p in zip(names, advertised))
         self.members = [Member(tmp, nm, peer_port=p, cluster=spec,
                                extra=extra)
                         for nm, p in zip(names, ports)]
@@ -227,6 +233,8 @@ class Cluster:
     def stop(self):
         for m in self.members:
             m.stop()
+        if self.proxy is not None:
+            self.proxy.close()
 
 
 def tree(mnt):
@@ -282,3 +290,80 @@ def ctl(*args, endpoints=None, timeout=60):
                        stderr=subprocess.PIPE, timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
+
+class Proxy:
+    """A TCP relay on 127.0.0.1 in front of a member's peer port, which a
+    test can cut (a network partition of the traffic to that member) and
+    restore."""
+
+    def __init__(self, target_port):
+        import threading
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.open = True
+        self.conns = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _accept(self):
+        import threading
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                if not self.open:
+                    c.close()
+                    continue
+                try:
+                    u = socket.create_connection(("127.0.0.1", self.target))
+                except OSError:
+                    c.close()
+                    continue
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c),
+                             daemon=True).start()
+
+    def cut(self):
+        with self.lock:
+            self.open = False
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.conns = []
+
+    def restore(self):
+        with self.lock:
+            self.open = True
+
+    def close(self):
+        self.stopping = True
+        self.cut()
+        self.sock.close()

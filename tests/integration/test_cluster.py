@@ -211,5 +211,81 @@ class FailoverTests(ClusterTest):
         self.converged(self.c.members)
 
 
+class SnapshotTests(ClusterTest):
+    """A small snapshot threshold, so that a few writes compact the log."""
+
+    def setUp(self):
+        self.tmp = TempDir()
+        self.c = Cluster(self.tmp.path, 3,
+                         extra=["--snapshot-threshold", "20"]).start()
+        self.leader_name = self.c.leader()
+
+    def follower_and_writer(self):
+        leader = self.c.member(self.leader_name)
+        follower = next(m for m in self.c.members if m is not leader)
+        return follower, leader
+
+    def test_a_member_behind_the_compacted_log_catches_up_by_snapshot(self):
+        follower, writer = self.follower_and_writer()
+        self.ok(writer, "brokers/b1", "127.0.0.1:50051")
+        self.converged(self.c.members)
+        self.assertEqual(follower.stop(), 0)
+        for i in range(80):
+            self.ok(writer, "topics/t%d" % i, "1")
+        self.assertIn("took snapshot", writer.logtext())
+        follower.start()
+        self.converged(self.c.members, timeout=120)
+        self.assertIn("installed snapshot", follower.logtext())
+        self.assertEqual(len(os.listdir(follower.path("topics"))), 80)
+        # It keeps following the log afterwards.
+        self.ok(writer, "topics/after", "1")
+        self.converged(self.c.members)
+
+
+
+class PartitionTests(ClusterTest):
+    """Member n1's incoming peer traffic goes through a proxy the test cuts:
+    n1 keeps running, with its mount, but falls behind."""
+
+    def setUp(self):
+        self.tmp = TempDir()
+        self.c = Cluster(self.tmp.path, 3, proxied=True,
+                         extra=["--snapshot-threshold", "20"]).start()
+        self.leader_name = self.c.leader()
+        n1 = self.c.member("n1")
+        if self.leader_name == "n1":
+            # n1 must be a follower: hand leadership away by restarting it.
+            n1.stop()
+            self.leader_name = self.c.leader(other_than="n1")
+            n1.start()
+            self.c.leader()
+
+    def test_a_snapshot_install_raises_events_for_what_it_changed(self):
+        n1 = self.c.member("n1")
+        writer = self.c.member(self.leader_name)
+        self.ok(writer, "brokers/b1", "127.0.0.1:50051")
+        self.ok(writer, "topics/gone", "1")
+        self.converged(self.c.members)
+        with Inotify() as ino:
+            ino.watch(n1.path("topics"), "topics")
+            self.c.proxy.cut()
+            try:
+                os.unlink(writer.path("topics/gone"))
+                for i in range(60):
+                    self.ok(writer, "topics/s%d" % i, "1")
+                wait_until(lambda: "took snapshot" in writer.logtext(), 60,
+                           "a snapshot on the leader")
+            finally:
+                self.c.proxy.restore()
+            self.converged(self.c.members, timeout=120)
+            events = ino.collect(200, timeout=30, settle=1.0)
+        self.assertIn("installed snapshot", n1.logtext())
+        created = {e[2] for e in events if e[1] == "IN_CREATE"}
+        self.assertEqual(created, {"s%d" % i for i in range(60)})
+        self.assertIn(("topics", "IN_DELETE", "gone"), events)
+        # Content is there for whoever reacts to an event.
+        self.assertEqual(json.loads(n1.read("topics", "s59"))["topic"], "s59")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -47,6 +47,7 @@ START_TEST(defaults_make_a_single_member_cluster)
     ck_assert_str_eq(opts.members[0].name, "default");
     ck_assert_uint_eq(opts.members[0].peer.port, 7001);
     ck_assert_int_eq(opts.log_level, GOULETTE_LOG_INFO);
+    ck_assert_uint_eq(opts.snapshot_threshold, 1024);
     ck_assert(!opts.has_join);
     ck_assert(!opts.allow_other);
 }
@@ -67,7 +68,8 @@ START_TEST(every_option_is_taken)
               "--peer-listen", "127.0.0.1:7101", "--grpc-listen",
               "localhost:50100", "--initial-cluster",
               "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=[::1]:7103",
-              "--log-level", "debug", "--allow-other", NULL),
+              "--log-level", "debug", "--allow-other", "--snapshot-threshold",
+              "50", NULL),
         OPTIONS_RUN);
     ck_assert_str_eq(opts.data_dir, "/tmp/x");
     ck_assert_str_eq(opts.mount, "/mnt/g");
@@ -79,6 +81,7 @@ START_TEST(every_option_is_taken)
     ck_assert_str_eq(opts.members[2].peer.host, "::1");
     ck_assert_int_eq(opts.log_level, GOULETTE_LOG_DEBUG);
     ck_assert(opts.allow_other);
+    ck_assert_uint_eq(opts.snapshot_threshold, 50);
 }
 END_TEST
 
@@ -126,6 +129,9 @@ static const struct
     {{"--initial-cluster", "default=h"}, "bad address"},
     {{"--initial-cluster", ""}, "is empty"},
     {{"--data-dir", ""}, "needs a directory"},
+    {{"--snapshot-threshold", "1"}, "bad --snapshot-threshold"},
+    {{"--snapshot-threshold", "12x"}, "bad --snapshot-threshold"},
+    {{"--snapshot-threshold", "-5"}, "bad --snapshot-threshold"},
     {{"extra"}, "unexpected argument"},
 };
 
