@@ -18,10 +18,13 @@
 #include <goulette/err.h>
 
 #include "uv_log.h"
+#include "uv_snapshot.h"
 
 #define DEFAULT_TICK_MS 100
 #define DEFAULT_ELECTION_TICKS 10
 #define DEFAULT_PROPOSAL_TIMEOUT_MS 5000
+#define DEFAULT_SNAPSHOT_THRESHOLD 1024
+#define DEFAULT_SNAPSHOT_TRAILING 128
 
 /* A proposal: queued until the end of the loop turn, then waiting for the
  * core's verdict (index, term), then for that index to be applied. */
@@ -66,6 +69,11 @@ struct raft_uv_node
     uint64_t next_context;
 
     raft_index applied; /* highest index handed to the apply callback */
+
+    struct raft_uv_snapshots snaps; /* files, when snapshots_on */
+    bool snapshots_on;              /* config.snapshot_dir given */
+    raft_index snap_recorded;       /* snapshot whose metadata is durable */
+    bool snapshot_wanted;           /* take one at the end of the step */
     bool stopped;       /* close began, or a fatal error: take no work */
     int fatal;          /* the error that stopped applying, or 0 */
 
@@ -121,12 +129,27 @@ static void reads_applied(struct raft_uv_node *n)
     }
 }
 
-/* Fail every waiting caller whose deadline passed (or all, when @all). */
+/* Fail every waiting caller whose deadline passed (or all, when @all).
+ * Proposals parked because no leader was known fail with ENOLEADER. */
 static void expire(struct raft_uv_node *n, bool all, int rv)
 {
     uint64_t now = uv_now(n->config.loop);
-    struct proposal **pp = &n->waiting;
+    struct proposal **pp = &n->queued;
     struct read **rp = &n->reads;
+
+    n->queued_tail = &n->queued;
+    while (*pp != NULL) {
+        struct proposal *p = *pp;
+        if (all || p->deadline <= now) {
+            *pp = p->next;
+            n->n_queued--;
+            proposal_done(p, all ? rv : GOULETTE_ENOLEADER);
+            continue;
+        }
+        pp = &p->next;
+        n->queued_tail = pp;
+    }
+    pp = &n->waiting;
 
     while (*pp != NULL) {
         struct proposal *p = *pp;
@@ -151,19 +174,76 @@ static void expire(struct raft_uv_node *n, bool all, int rv)
 
 /* ---- executing an update ------------------------------------------------ */
 
+/* Install the staged snapshot @meta into the state machine, then queue its
+ * metadata and the discarding of the whole log.  The state machine goes
+ * first: a crash between the two leaves it ahead of the log, which is safe
+ * (it skips what it has applied); the other order would lose entries. */
+static int install_snapshot(struct raft_uv_node *n,
+                            const struct raft_snapshot_meta *meta)
+{
+    int fd;
+    int rv;
+
+    rv = raft_uv_snapshots_staged(&n->snaps, meta->index, meta->term, &fd);
+    if (rv == 0) {
+        rv = n->config.snapshot_install(n->config.data, fd, meta);
+    }
+    if (rv != 0) {
+        goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot install snapshot %llu: %s",
+                      (unsigned long long)meta->index, goulette_strerror(rv));
+        return rv;
+    }
+    if (raft_uv_snapshots_promote(&n->snaps) != 0) {
+        goulette_logf(n->config.log, GOULETTE_LOG_WARN, "raft",
+                      "installed snapshot %llu cannot be kept for others",
+                      (unsigned long long)meta->index);
+    }
+    rv = raft_uv_log_snapshot_install(&n->log, n->batch, meta);
+    if (rv != 0) {
+        return rv;
+    }
+    n->snap_recorded = meta->index;
+    if (meta->index > n->applied) {
+        n->applied = meta->index;
+    }
+    goulette_logf(n->config.log, GOULETTE_LOG_INFO, "raft",
+                  "installed snapshot %llu (term %llu, %llu bytes)",
+                  (unsigned long long)meta->index,
+                  (unsigned long long)meta->term,
+                  (unsigned long long)meta->size);
+    return 0;
+}
+
 static int persist(struct raft_uv_node *n, const struct raft_update *u)
 {
+    const struct raft_snapshot_meta *snap;
     bool dirty = false;
     int rv;
 
     store_ldb_batch_clear(n->batch);
-    if (u->snapshot_install != NULL || u->snapshot_chunk != NULL) {
-        /* Receiving snapshots needs the state machine's install path,
-         * which this runtime does not have yet: refuse loudly rather than
-         * acknowledge data that was not stored. */
+    if ((u->snapshot_install != NULL || u->snapshot_chunk != NULL) &&
+        !n->snapshots_on) {
         goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
-                      "snapshot install is not supported by this runtime");
+                      "a snapshot arrived but this member keeps none");
         return -ENOTSUP;
+    }
+    if (u->snapshot_chunk != NULL) { /* rule 0 */
+        rv = raft_uv_snapshots_stage(&n->snaps, u->snapshot_chunk);
+        if (rv != 0) {
+            goulette_logf(n->config.log, GOULETTE_LOG_ERROR, "raft",
+                          "cannot stage snapshot %llu: %s",
+                          (unsigned long long)u->snapshot_chunk->index,
+                          goulette_strerror(rv));
+            return rv;
+        }
+    }
+    if (u->snapshot_install != NULL) { /* rule 1 */
+        rv = install_snapshot(n, u->snapshot_install);
+        if (rv != 0) {
+            return rv;
+        }
+        dirty = true;
     }
     if (u->n_entries > 0) {
         rv = raft_uv_log_append(&n->log, n->batch, u->entries, u->n_entries);
@@ -178,6 +258,17 @@ static int persist(struct raft_uv_node *n, const struct raft_update *u)
     }
     if (u->flags & RAFT_UPDATE_COMPACT) {
         raft_uv_log_compact(&n->log, n->batch, u->compact);
+        dirty = true;
+    }
+    /* The metadata of a snapshot just taken goes with the compaction it
+     * allows: a log compacted without it would not load. */
+    snap = raft_snapshot(&n->raft);
+    if (snap != NULL && snap->index > n->snap_recorded) {
+        rv = raft_uv_log_snapshot_record(n->batch, snap);
+        if (rv != 0) {
+            return rv;
+        }
+        n->snap_recorded = snap->index;
         dirty = true;
     }
     if (!dirty) {
@@ -239,6 +330,18 @@ static void proposal_results(struct raft_uv_node *n,
                 pp = &p->next;
                 continue;
             }
+            if (res->rv == GOULETTE_ENOLEADER) {
+                /* Park it until a leader is known (an election is under
+                 * way): it is proposed again then, or fails at its
+                 * deadline. */
+                *pp = p->next;
+                p->next = NULL;
+                p->batch = 0;
+                *n->queued_tail = p;
+                n->queued_tail = &p->next;
+                n->n_queued++;
+                continue;
+            }
             if (res->rv != 0) {
                 *pp = p->next;
                 proposal_done(p, res->rv);
@@ -276,6 +379,42 @@ static void read_results(struct raft_uv_node *n, const struct raft_update *u)
     reads_applied(n);
 }
 
+/* Send @m; a snapshot chunk gets its bytes from the snapshot file first
+ * (raft.h rule 3).  A chunk of a snapshot this member no longer has is
+ * dropped: the core starts over with the current one. */
+static void send_message(struct raft_uv_node *n, const struct raft_message *m)
+{
+    struct raft_message copy;
+    void *buf;
+    int rv;
+
+    if (m->type != RAFT_MSG_SNAPSHOT || m->snapshot.data.base != NULL ||
+        m->snapshot.data.len == 0) {
+        n->config.send(n->config.data, m);
+        return;
+    }
+    buf = n->snapshots_on ? malloc(m->snapshot.data.len) : NULL;
+    if (buf == NULL) {
+        return;
+    }
+    rv = raft_uv_snapshots_read(&n->snaps, m->snapshot.index,
+                                m->snapshot.term, m->snapshot.offset, buf,
+                                m->snapshot.data.len);
+    if (rv != 0) {
+        goulette_logf(n->config.log, GOULETTE_LOG_DEBUG, "raft",
+                      "snapshot %llu chunk at %llu not sent: %s",
+                      (unsigned long long)m->snapshot.index,
+                      (unsigned long long)m->snapshot.offset,
+                      goulette_strerror(rv));
+        free(buf);
+        return;
+    }
+    copy = *m;
+    copy.snapshot.data.base = buf;
+    n->config.send(n->config.data, &copy);
+    free(buf);
+}
+
 /* Execute @u.  Returns the follow-up events the rules call for (PERSISTED,
  * APPLIED) through @next (up to 2).  A failed write is fatal for the
  * member: continuing could acknowledge what is not durable. */
@@ -297,7 +436,7 @@ static int execute(struct raft_uv_node *n,
     }
     if (n->config.send != NULL) {
         for (i = 0; i < u->n_messages; i++) {
-            n->config.send(n->config.data, &u->messages[i]);
+            send_message(n, &u->messages[i]);
         }
     }
     if (u->n_entries > 0) {
@@ -311,6 +450,10 @@ static int execute(struct raft_uv_node *n,
     proposal_results(n, u);
     apply(n, u);
     read_results(n, u);
+    if (n->snapshots_on &&
+        n->applied >= n->snap_recorded + n->config.snapshot_threshold) {
+        n->snapshot_wanted = true;
+    }
     if (n->applied > applied_before) {
         struct raft_event *e = &next[(*n_next)++];
         memset(e, 0, sizeof *e);
@@ -323,6 +466,8 @@ static int execute(struct raft_uv_node *n,
     }
     return 0;
 }
+
+static void take_snapshot(struct raft_uv_node *n);
 
 /* Step @e, then every follow-up event, until the core has nothing left. */
 static int step(struct raft_uv_node *n, const struct raft_event *e)
@@ -360,10 +505,67 @@ static int step(struct raft_uv_node *n, const struct raft_event *e)
             pending[tail++] = next[i];
         }
     }
+    if (n->snapshot_wanted && !n->stopped) {
+        n->snapshot_wanted = false;
+        take_snapshot(n);
+    }
     return 0;
 }
 
+/* Take a snapshot of the state machine at its applied index: write it to a
+ * durable file, then tell the core, which compacts the log behind it (the
+ * metadata and the compaction are persisted together). */
+static void take_snapshot(struct raft_uv_node *n)
+{
+    const struct raft_snapshot_meta *meta;
+    struct raft_event e;
+    raft_index index = 0;
+    uint64_t size = 0;
+    int fd;
+    int rv;
+
+    rv = raft_uv_snapshots_create(&n->snaps, n->applied, &fd);
+    if (rv != 0) {
+        goto err;
+    }
+    rv = n->config.snapshot_export(n->config.data, fd, &index);
+    if (rv != 0 || index != n->applied) {
+        raft_uv_snapshots_abort(&n->snaps, n->applied, fd);
+        rv = rv != 0 ? rv : -EINVAL;
+        goto err;
+    }
+    rv = raft_uv_snapshots_commit(&n->snaps, index, fd, &size);
+    if (rv != 0) {
+        goto err;
+    }
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_EVENT_SNAPSHOT;
+    e.snapshot.index = index;
+    e.snapshot.size = size;
+    e.snapshot.trailing = n->config.snapshot_trailing;
+    rv = step(n, &e);
+    if (rv != 0) {
+        goto err;
+    }
+    meta = raft_snapshot(&n->raft);
+    if (meta != NULL && meta->index == index) {
+        raft_uv_snapshots_set_term(&n->snaps, index, meta->term);
+        goulette_logf(n->config.log, GOULETTE_LOG_INFO, "raft",
+                      "took snapshot %llu (term %llu, %llu bytes)",
+                      (unsigned long long)index,
+                      (unsigned long long)meta->term,
+                      (unsigned long long)size);
+    }
+    return;
+err:
+    goulette_logf(n->config.log, GOULETTE_LOG_WARN, "raft",
+                  "cannot take a snapshot at %llu: %s",
+                  (unsigned long long)n->applied, goulette_strerror(rv));
+}
+
 /* ---- the loop side ------------------------------------------------------ */
+
+static void on_idle(uv_idle_t *h);
 
 static void on_tick(uv_timer_t *t)
 {
@@ -376,6 +578,9 @@ static void on_tick(uv_timer_t *t)
     e.type = RAFT_EVENT_TICK;
     step(n, &e);
     expire(n, false, GOULETTE_ENOQUORUM);
+    if (n->queued != NULL && raft_leader(&n->raft) != 0) {
+        uv_idle_start(&n->idle, on_idle); /* flush at the end of the turn */
+    }
 }
 
 /* Hand every queued proposal to the core as one PROPOSE event, so that
@@ -388,8 +593,8 @@ static void flush_proposals(struct raft_uv_node *n)
     unsigned i = 0;
     uint64_t batch;
 
-    if (n->queued == NULL) {
-        return;
+    if (n->queued == NULL || raft_leader(&n->raft) == 0) {
+        return; /* parked until a leader is known */
     }
     data = malloc(n->n_queued * sizeof *data);
     batch = ++n->next_context;
@@ -584,6 +789,17 @@ static int load_and_start(struct raft_uv_node *n)
         }
     }
     raft_uv_log_init(&n->log, &s);
+    n->snap_recorded = s.snapshot.index;
+    if (n->snapshots_on && s.snapshot.index > 0 &&
+        raft_uv_snapshots_open(&n->snaps, s.snapshot.index,
+                               s.snapshot.term) != 0) {
+        /* The file went missing: a new one is taken as soon as possible,
+         * or followers that need it could never catch up. */
+        goulette_logf(n->config.log, GOULETTE_LOG_WARN, "raft",
+                      "snapshot %llu has no file; taking a new one",
+                      (unsigned long long)s.snapshot.index);
+        n->snapshot_wanted = true;
+    }
     memset(&e, 0, sizeof e);
     e.type = RAFT_EVENT_START;
     e.start.hard_state = s.hard_state;
@@ -624,8 +840,30 @@ int raft_uv_node_start(const struct raft_uv_node_config *config,
     if (n->config.proposal_timeout_ms == 0) {
         n->config.proposal_timeout_ms = DEFAULT_PROPOSAL_TIMEOUT_MS;
     }
+    if (n->config.snapshot_threshold == 0) {
+        n->config.snapshot_threshold = DEFAULT_SNAPSHOT_THRESHOLD;
+    }
+    if (n->config.snapshot_trailing == 0) {
+        n->config.snapshot_trailing = DEFAULT_SNAPSHOT_TRAILING;
+    }
     n->queued_tail = &n->queued;
     n->applied = config->applied;
+    n->snaps.fd = -1;
+    n->snaps.in_fd = -1;
+    if (config->snapshot_dir != NULL) {
+        if (config->snapshot_export == NULL ||
+            config->snapshot_install == NULL) {
+            free(n);
+            return -EINVAL;
+        }
+        rv = raft_uv_snapshots_init(&n->snaps, config->snapshot_dir,
+                                    config->log);
+        if (rv != 0) {
+            free(n);
+            return rv;
+        }
+        n->snapshots_on = true;
+    }
     n->batch = store_ldb_batch_new();
     if (n->batch == NULL) {
         rv = -ENOMEM;
@@ -661,6 +899,7 @@ err_after_raft:
 err_after_batch:
     store_ldb_batch_free(n->batch);
 err_after_alloc:
+    raft_uv_snapshots_fini(&n->snaps);
     free(n);
     return rv;
 }
@@ -673,6 +912,7 @@ static void on_handle_closed(uv_handle_t *h)
     }
     raft_fini(&n->raft);
     store_ldb_batch_free(n->batch);
+    raft_uv_snapshots_fini(&n->snaps);
     if (n->close_cb != NULL) {
         n->close_cb(n->close_arg);
     }
