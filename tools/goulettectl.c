@@ -13,20 +13,35 @@ struct subcommand
     const char *name;
     const char *summary;
     int (*main)(int argc, char **argv);
+    /* Commands that talk to members take --endpoints. */
+    int (*main_rpc)(const char *endpoints, int argc, char **argv);
 };
 
 static const struct subcommand subcommands[] = {
     {"ring", "show where topics land on a hash ring of brokers (offline)",
-     ctl_ring_main},
-    {NULL, NULL, NULL},
+     ctl_ring_main, NULL},
+    {"status", "this member's view of the cluster (gRPC)", NULL,
+     ctl_status_main},
+    {"members", "the members, their roles and addresses (gRPC)", NULL,
+     ctl_members_main},
+    {"member", "add, promote or remove a member (gRPC, leader)", NULL,
+     ctl_member_main},
+    {"transfer", "hand leadership to a member (gRPC, leader)", NULL,
+     ctl_transfer_main},
+    {"brokers", "a topic's replica set, leader first (gRPC)", NULL,
+     ctl_brokers_main},
+    {NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
 {
     const struct subcommand *s;
     fprintf(f,
-            "Usage: goulettectl [--help] [--version] COMMAND [ARG]...\n"
-            "Operate a goulettefs cluster.\n\nCommands:\n");
+            "Usage: goulettectl [--help] [--version] [--endpoints "
+            "HOST:PORT,...] COMMAND [ARG]...\n"
+            "Operate a goulettefs cluster.  --endpoints lists members' gRPC "
+            "addresses\n(default " CTL_DEFAULT_ENDPOINTS
+            "); each is tried until one answers.\n\nCommands:\n");
     for (s = subcommands; s->name != NULL; s++) {
         fprintf(f, "  %-10s %s\n", s->name, s->summary);
     }
@@ -36,6 +51,27 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const struct subcommand *s;
+    const char *endpoints = CTL_DEFAULT_ENDPOINTS;
+
+    /* The one global option that takes a value comes before the command. */
+    while (argc >= 2 && strncmp(argv[1], "--endpoints", 11) == 0) {
+        if (argv[1][11] == '=') {
+            endpoints = argv[1] + 12;
+            argc -= 1;
+            argv += 1;
+        } else if (argv[1][11] == '\0' && argc >= 3) {
+            endpoints = argv[2];
+            argc -= 2;
+            argv += 2;
+        } else {
+            fprintf(stderr, "goulettectl: --endpoints needs HOST:PORT,...\n");
+            return 2;
+        }
+        if (endpoints[0] == '\0') {
+            fprintf(stderr, "goulettectl: --endpoints is empty\n");
+            return 2;
+        }
+    }
 
     if (argc < 2) {
         fprintf(stderr, "goulettectl: missing command\n");
@@ -53,7 +89,8 @@ int main(int argc, char **argv)
     }
     for (s = subcommands; s->name != NULL; s++) {
         if (strcmp(argv[1], s->name) == 0) {
-            return s->main(argc - 1, argv + 1);
+            return s->main != NULL ? s->main(argc - 1, argv + 1)
+                                   : s->main_rpc(endpoints, argc - 1, argv + 1);
         }
     }
     if (argv[1][0] == '-') {

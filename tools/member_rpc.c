@@ -1178,8 +1178,6 @@ int member_rpc_start(struct member *m, struct member_rpc **out)
         rpc_server_close(&mr->server, on_server_closed);
         return rv;
     }
-    goulette_logf(m->log, GOULETTE_LOG_INFO, "rpc", "serving gRPC on %s",
-                  mr->grpc_address);
     *out = mr;
     return 0;
 }
