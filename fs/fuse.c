@@ -41,7 +41,6 @@
 #define FUSE_USE_VERSION 314
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -60,10 +59,10 @@
 
 #include "echo.h"
 #include "inode.h"
+#include "state.h"
 
 #define FS_ENTRY_TIMEOUT 60.0
 #define FS_DIR_ATTR_TIMEOUT 1.0
-#define FS_MAX_PATH 4096
 #define FS_RECV_BATCH 64
 /* d_ino of a listed name the kernel has not looked up (as libfuse's
  * high-level API reports it). */
@@ -71,43 +70,6 @@
 
 #define container_of(ptr, type, member) \
     ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/* Handle flags. */
-enum {
-    FS_H_READ = 1u << 0,             /* opened for reading */
-    FS_H_WRITE = 1u << 1,            /* opened for writing */
-    FS_H_ECHO = 1u << 2,             /* opened by the echo thread */
-    FS_H_CREATED = 1u << 3,          /* this open created the name (O_CREAT) */
-    FS_H_WRITTEN = 1u << 4,          /* some write(2) reached this handle */
-    FS_H_DIRTY = 1u << 5,            /* buffered bytes not yet submitted */
-    FS_H_COMMITTED = 1u << 6,        /* a value of this handle committed */
-    FS_H_CREATE_SUBMITTED = 1u << 7, /* the CREATE default went out */
-};
-
-/* An open file. */
-struct fs_handle
-{
-    struct fs_inode *node;  /* pinned */
-    unsigned flags;         /* FS_H_* */
-    char *buf;              /* read snapshot / value being written; owned */
-    size_t len;             /* valid bytes in buf */
-    size_t cap;             /* allocated bytes */
-    uint64_t value_off;     /* file offset of buf[0] */
-    struct fs_handle *prev; /* fs_state.handles, to free them at close */
-    struct fs_handle *next;
-};
-
-/* An open directory: the listing, snapshotted at opendir. */
-struct fs_dir_handle
-{
-    char **names;         /* owned, with the names */
-    unsigned char *kinds; /* enum fs_kind per name */
-    size_t n;
-    size_t cap;
-    uint64_t ino;               /* of the directory */
-    struct fs_dir_handle *prev; /* fs_state.dirs */
-    struct fs_dir_handle *next;
-};
 
 enum fs_op_what {
     FS_OP_WRITE = 1,
@@ -127,38 +89,6 @@ struct fs_op
     bool final;          /* FLUSH: the closing process's last fd on it */
     char *path;          /* owned; m.path */
     void *value;         /* owned; m.value.base */
-};
-
-struct fs_state
-{
-    struct fs *fs;                  /* owner's handle */
-    uv_loop_t *loop;                /* borrowed */
-    struct fuse_session *se;        /* owned */
-    uv_poll_t poll;                 /* on the session fd */
-    struct fuse_buf buf;            /* receive buffer, reused */
-    struct fs_inode_table inodes;   /* loop only */
-    struct fs_backend be;           /* copied from config */
-    const struct goulette_log *log; /* borrowed */
-    struct fs_echo echo;            /* the notifier thread */
-    char *mountpoint;               /* owned, absolute */
-    uid_t uid;                      /* owner of every node */
-    gid_t gid;
-    mode_t ro_file_mode;       /* 0444, or 0644 when not root */
-    mode_t ro_dir_mode;        /* 0555, or 0755 when not root */
-    struct fs_inode **pending; /* PENDING nodes (pinned by handles) */
-    size_t npending;
-    size_t cap_pending;
-    unsigned ops;               /* mutations awaiting their callback */
-    struct fs_handle *handles;  /* open files, freed at close if unreleased */
-    struct fs_dir_handle *dirs; /* open directories, likewise */
-    unsigned closing_handles;   /* uv handles still closing */
-    bool polling;               /* poll handle active */
-    bool closing;               /* fs_close() was called */
-    bool echo_stopped;          /* hooks.stopped fired */
-    bool unmounted_reported;
-    bool flush_final; /* fs_submit: marks the op final */
-    void (*close_cb)(struct fs *fs);
-    void (*unmounted)(struct fs *fs);
 };
 
 /* ------------------------------------------------------------------ */
@@ -183,13 +113,6 @@ static int fs_errno(int rv)
 static double fs_attr_timeout(const struct fs_attr *a)
 {
     return a->kind == FS_KIND_DIR ? FS_DIR_ATTR_TIMEOUT : 0;
-}
-
-static int64_t fs_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static bool fs_is_echo(struct fs_state *s, fuse_req_t req)
@@ -223,107 +146,6 @@ static void fs_stat_fill(const struct fs_state *s,
     st->st_ctim = st->st_mtim;
 }
 
-/* Attributes of a node that has no backend record: a pending create or a
- * ghost. */
-static void fs_attr_synthetic(struct fs_attr *a)
-{
-    memset(a, 0, sizeof *a);
-    a->kind = FS_KIND_FILE;
-    a->writable = true;
-    a->size = 0;
-    a->mtime_ns = fs_now_ns();
-}
-
-static int fs_node_path(struct fs_state *s,
-                        const struct fs_inode *n,
-                        char *buf,
-                        size_t size)
-{
-    int rv = fs_inode_path(&s->inodes, n, buf, size);
-    return rv < 0 ? rv : 0;
-}
-
-static int fs_child_path(struct fs_state *s,
-                         const struct fs_inode *dir,
-                         const char *name,
-                         char *buf,
-                         size_t size)
-{
-    int len = fs_inode_path(&s->inodes, dir, buf, size);
-    int n;
-    if (len < 0) {
-        return len;
-    }
-    n = snprintf(buf + len, size - (size_t)len, "%s%s", len > 0 ? "/" : "",
-                 name);
-    if (n < 0 || (size_t)n >= size - (size_t)len) {
-        return -ENAMETOOLONG;
-    }
-    return 0;
-}
-
-/* Attributes of @n: the backend's, or synthetic for pending and ghost
- * nodes.  Errors: -ENOENT (record gone), backend errors. */
-static int fs_node_attr(struct fs_state *s,
-                        struct fs_inode *n,
-                        struct fs_attr *a)
-{
-    char path[FS_MAX_PATH];
-    int rv;
-    if (n->ino == FS_INODE_ROOT) {
-        return s->be.stat(s->be.data, "", a);
-    }
-    if (n->flags & (FS_INODE_GHOST | FS_INODE_PENDING)) {
-        fs_attr_synthetic(a);
-        return 0;
-    }
-    if (n->name == NULL) {
-        return -ENOENT; /* removed; fstat of an open one is answered apart */
-    }
-    rv = fs_node_path(s, n, path, sizeof path);
-    if (rv != 0) {
-        return rv;
-    }
-    return s->be.stat(s->be.data, path, a);
-}
-
-static bool fs_dir_writable(struct fs_state *s, struct fs_inode *dir)
-{
-    struct fs_attr a;
-    if (fs_node_attr(s, dir, &a) != 0) {
-        return false;
-    }
-    return a.kind == FS_KIND_DIR && a.writable;
-}
-
-static int fs_pending_add(struct fs_state *s, struct fs_inode *n)
-{
-    if (s->npending == s->cap_pending) {
-        size_t m = s->cap_pending == 0 ? 8 : s->cap_pending * 2;
-        struct fs_inode **p = realloc(s->pending, m * sizeof *p);
-        if (p == NULL) {
-            return -ENOMEM;
-        }
-        s->pending = p;
-        s->cap_pending = m;
-    }
-    s->pending[s->npending++] = n;
-    return 0;
-}
-
-/* Clear FS_INODE_PENDING on @n and drop it from the pending list. */
-static void fs_pending_clear(struct fs_state *s, struct fs_inode *n)
-{
-    size_t i;
-    n->flags &= ~(unsigned)FS_INODE_PENDING;
-    for (i = 0; i < s->npending; i++) {
-        if (s->pending[i] == n) {
-            s->pending[i] = s->pending[--s->npending];
-            return;
-        }
-    }
-}
-
 /* Reply with an entry for @n and count the lookup if the kernel got it. */
 static void fs_reply_entry(struct fs_state *s,
                            fuse_req_t req,
@@ -347,73 +169,7 @@ static void fs_reply_entry(struct fs_state *s,
     }
 }
 
-static void fs_handle_free(struct fs_state *s, struct fs_handle *h)
-{
-    if (h->prev != NULL) {
-        h->prev->next = h->next;
-    } else {
-        s->handles = h->next;
-    }
-    if (h->next != NULL) {
-        h->next->prev = h->prev;
-    }
-    free(h->buf);
-    fs_inode_unpin(&s->inodes, h->node);
-    free(h);
-}
-
-static struct fs_handle *fs_handle_new(struct fs_state *s,
-                                       struct fs_inode *n,
-                                       unsigned flags)
-{
-    struct fs_handle *h = calloc(1, sizeof *h);
-    if (h == NULL) {
-        return NULL;
-    }
-    h->node = n;
-    h->flags = flags;
-    fs_inode_pin(n);
-    h->next = s->handles;
-    if (h->next != NULL) {
-        h->next->prev = h;
-    }
-    s->handles = h;
-    return h;
-}
-
-static int fs_handle_reserve(struct fs_handle *h, size_t need)
-{
-    char *p;
-    size_t m;
-    if (need <= h->cap) {
-        return 0;
-    }
-    m = h->cap == 0 ? 256 : h->cap;
-    while (m < need) {
-        m *= 2;
-    }
-    p = realloc(h->buf, m);
-    if (p == NULL) {
-        return -ENOMEM;
-    }
-    h->buf = p;
-    h->cap = m;
-    return 0;
-}
-
-static bool fs_all_space(const char *p, size_t len)
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        if (p[i] != ' ' && p[i] != '\n' && p[i] != '\t' && p[i] != '\r') {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void fs_maybe_finish_close(struct fs_state *s);
-static void fs_retract(struct fs_state *s, struct fs_inode *n);
 
 /* ------------------------------------------------------------------ */
 /* Mutations                                                            */
@@ -449,13 +205,13 @@ static void fs_op_done(struct fs_mutation *m, int status)
             if (h->node->flags & FS_INODE_PENDING) {
                 /* The store reported the record under another kind of
                  * change; it exists now all the same. */
-                fs_pending_clear(s, h->node);
+                fs__pending_clear(s, h->node);
             }
         } else if (op->final && (h->node->flags & FS_INODE_PENDING) &&
                    h->node->pins == 1) {
             /* The last close of a name that never committed: retract it
              * before close(2) returns, so ls no longer shows it. */
-            fs_retract(s, h->node);
+            fs__retract(s, h->node);
         }
     }
     switch (op->what) {
@@ -561,7 +317,7 @@ static bool fs_lookup_echo(struct fs_state *s,
     }
     if (kind == FS_ECHO_MODIFY) {
         char path[FS_MAX_PATH];
-        if (fs_child_path(s, dir, name, path, sizeof path) == 0 &&
+        if (fs__child_path(s, dir, name, path, sizeof path) == 0 &&
             s->be.stat(s->be.data, path, &a) == 0) {
             return false; /* it exists: the normal lookup binds it */
         }
@@ -571,7 +327,7 @@ static bool fs_lookup_echo(struct fs_state *s,
         fuse_reply_err(req, fs_errno(rv));
         return true;
     }
-    fs_attr_synthetic(&a);
+    fs__attr_synthetic(&a);
     fs_reply_entry(s, req, g, &a);
     return true;
 }
@@ -591,7 +347,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (fs_is_echo(s, req) && fs_lookup_echo(s, req, dir, name)) {
         return;
     }
-    rv = fs_child_path(s, dir, name, path, sizeof path);
+    rv = fs__child_path(s, dir, name, path, sizeof path);
     if (rv != 0) {
         fuse_reply_err(req, fs_errno(rv));
         return;
@@ -599,7 +355,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     n = fs_inode_lookup(&s->inodes, parent, name);
     rv = s->be.stat(s->be.data, path, &a);
     if (rv == -ENOENT && n != NULL && (n->flags & FS_INODE_PENDING)) {
-        fs_attr_synthetic(&a);
+        fs__attr_synthetic(&a);
         fs_reply_entry(s, req, n, &a);
         return;
     }
@@ -647,7 +403,7 @@ static void fs_reply_attr(struct fs_state *s,
 {
     struct fs_attr a;
     struct stat st;
-    int rv = fs_node_attr(s, n, &a);
+    int rv = fs__node_attr(s, n, &a);
     if (rv != 0) {
         fuse_reply_err(req, fs_errno(rv));
         return;
@@ -670,7 +426,7 @@ static void fs_op_getattr(fuse_req_t req,
         /* fstat of a file removed while open. */
         struct fs_attr a;
         struct stat st;
-        fs_attr_synthetic(&a);
+        fs__attr_synthetic(&a);
         fs_stat_fill(s, n->ino, &a, &st);
         st.st_nlink = 0;
         fuse_reply_attr(req, &st, 0);
@@ -715,7 +471,7 @@ static void fs_op_setattr(fuse_req_t req,
             if (size < h->value_off) {
                 h->value_off = size;
             }
-            rv = fs_handle_reserve(h, rel);
+            rv = fs__handle_reserve(h, rel);
             if (rv != 0) {
                 fuse_reply_err(req, ENOMEM);
                 return;
@@ -726,7 +482,7 @@ static void fs_op_setattr(fuse_req_t req,
             h->len = rel;
             h->flags |= FS_H_DIRTY | FS_H_WRITTEN;
         } else {
-            rv = fs_node_attr(s, n, &a);
+            rv = fs__node_attr(s, n, &a);
             if (rv != 0) {
                 fuse_reply_err(req, fs_errno(rv));
                 return;
@@ -755,30 +511,6 @@ static void fs_file_info_set(struct fuse_file_info *fi, struct fs_handle *h)
     fi->keep_cache = 0;
 }
 
-/* Load the current content of @h's node into its buffer. */
-static int fs_handle_snapshot(struct fs_state *s, struct fs_handle *h)
-{
-    char path[FS_MAX_PATH];
-    struct goulette_buf b = {NULL, 0};
-    int rv;
-    if (h->node->flags & (FS_INODE_PENDING | FS_INODE_GHOST) ||
-        h->node->name == NULL) {
-        return 0;
-    }
-    rv = fs_node_path(s, h->node, path, sizeof path);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = s->be.read(s->be.data, path, &b);
-    if (rv != 0) {
-        return rv;
-    }
-    h->buf = b.base;
-    h->len = b.len;
-    h->cap = b.len;
-    return 0;
-}
-
 static void fs_op_open(fuse_req_t req,
                        fuse_ino_t ino,
                        struct fuse_file_info *fi)
@@ -804,7 +536,7 @@ static void fs_op_open(fuse_req_t req,
         flags |= acc != O_WRONLY ? FS_H_READ : 0;
         flags |= acc != O_RDONLY ? FS_H_WRITE : 0;
         if (flags & FS_H_WRITE) {
-            rv = fs_node_attr(s, n, &a);
+            rv = fs__node_attr(s, n, &a);
             if (rv != 0) {
                 fuse_reply_err(req, fs_errno(rv));
                 return;
@@ -815,7 +547,7 @@ static void fs_op_open(fuse_req_t req,
             }
         }
     }
-    h = fs_handle_new(s, n, flags);
+    h = fs__handle_new(s, n, flags);
     if (h == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -824,9 +556,9 @@ static void fs_op_open(fuse_req_t req,
      * that content at the written offsets. */
     if (!(flags & FS_H_ECHO) &&
         ((flags & FS_H_READ) || !(fi->flags & O_TRUNC))) {
-        rv = fs_handle_snapshot(s, h);
+        rv = fs__handle_snapshot(s, h);
         if (rv != 0) {
-            fs_handle_free(s, h);
+            fs__handle_free(s, h);
             fuse_reply_err(req, fs_errno(rv));
             return;
         }
@@ -839,7 +571,7 @@ static void fs_op_open(fuse_req_t req,
      * the FLUSH round trip (cat of every file). */
     fi->noflush = (flags & FS_H_ECHO) || !(flags & FS_H_WRITE);
     if (fuse_reply_open(req, fi) != 0) {
-        fs_handle_free(s, h);
+        fs__handle_free(s, h);
     }
 }
 
@@ -856,15 +588,15 @@ static void fs_create_echo(struct fs_state *s,
     struct fs_handle *h;
     struct fs_attr a;
     int rv;
-    if (n == NULL || fs_node_attr(s, n, &a) != 0) {
+    if (n == NULL || fs__node_attr(s, n, &a) != 0) {
         rv = fs_inode_ghost(&s->inodes, 0, &n);
         if (rv != 0) {
             fuse_reply_err(req, fs_errno(rv));
             return;
         }
-        fs_attr_synthetic(&a);
+        fs__attr_synthetic(&a);
     }
-    h = fs_handle_new(s, n, FS_H_ECHO);
+    h = fs__handle_new(s, n, FS_H_ECHO);
     if (h == NULL) {
         fs_inode_release(&s->inodes, n);
         fuse_reply_err(req, ENOMEM);
@@ -884,7 +616,7 @@ static void fs_create_echo(struct fs_state *s,
     if (fuse_reply_create(req, &e, fi) == 0) {
         fs_inode_ref(n);
     } else {
-        fs_handle_free(s, h);
+        fs__handle_free(s, h);
     }
 }
 
@@ -918,12 +650,12 @@ static void fs_op_create(fuse_req_t req,
         fuse_reply_err(req, EPERM);
         return;
     }
-    if (!fs_dir_writable(s, dir)) {
+    if (!fs__dir_writable(s, dir)) {
         fuse_reply_err(req, EROFS);
         return;
     }
-    if (fs_node_path(s, dir, dpath, sizeof dpath) != 0 ||
-        fs_child_path(s, dir, name, path, sizeof path) != 0) {
+    if (fs__node_path(s, dir, dpath, sizeof dpath) != 0 ||
+        fs__child_path(s, dir, name, path, sizeof path) != 0) {
         fuse_reply_err(req, ENAMETOOLONG);
         return;
     }
@@ -946,12 +678,12 @@ static void fs_op_create(fuse_req_t req,
     }
     flags |= acc != O_WRONLY ? FS_H_READ : 0;
     flags |= acc != O_RDONLY ? FS_H_WRITE : 0;
-    h = fs_handle_new(s, n, flags);
-    if (h == NULL || fs_pending_add(s, n) != 0) {
+    h = fs__handle_new(s, n, flags);
+    if (h == NULL || fs__pending_add(s, n) != 0) {
         goto err_node;
     }
     memset(&e, 0, sizeof e);
-    fs_attr_synthetic(&a);
+    fs__attr_synthetic(&a);
     e.ino = n->ino;
     e.generation = n->generation;
     fs_stat_fill(s, n->ino, &a, &e.attr);
@@ -959,9 +691,9 @@ static void fs_op_create(fuse_req_t req,
     e.entry_timeout = FS_ENTRY_TIMEOUT;
     fs_file_info_set(fi, h);
     if (fuse_reply_create(req, &e, fi) != 0) {
-        fs_pending_clear(s, n);
+        fs__pending_clear(s, n);
         fs_inode_unbind(&s->inodes, n);
-        fs_handle_free(s, h);
+        fs__handle_free(s, h);
         return;
     }
     fs_inode_ref(n);
@@ -969,7 +701,7 @@ static void fs_op_create(fuse_req_t req,
 
 err_node:
     if (h != NULL) {
-        fs_handle_free(s, h); /* unpins */
+        fs__handle_free(s, h); /* unpins */
     }
     fs_inode_unbind(&s->inodes, n);
     fuse_reply_err(req, ENOMEM);
@@ -1017,7 +749,7 @@ static void fs_op_write(fuse_req_t req,
         fuse_reply_err(req, EBADF);
         return;
     }
-    rv = fs_node_path(s, h->node, path, sizeof path);
+    rv = fs__node_path(s, h->node, path, sizeof path);
     if (rv != 0) {
         fuse_reply_err(req, fs_errno(rv));
         return;
@@ -1030,7 +762,7 @@ static void fs_op_write(fuse_req_t req,
         h->len = 0;
     }
     rel = (size_t)(o - h->value_off);
-    if (fs_handle_reserve(h, rel + size) != 0) {
+    if (fs__handle_reserve(h, rel + size) != 0) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
@@ -1065,49 +797,6 @@ static void fs_op_write(fuse_req_t req,
     fuse_reply_err(req, fs_errno(rv));
 }
 
-/* Whether the process closing @h's file (tid @pid) holds no other fd on
- * it.  A shell's "echo 5 > f" opens f, dup2()s the fd to 1 and closes the
- * original: that first flush must not create the record with its default
- * value, since the write follows.  The closing fd has already left the fd
- * table when FLUSH is sent.  readlink() on /proc never enters this mount. */
-static bool fs_flush_is_final(struct fs_state *s,
-                              struct fs_handle *h,
-                              pid_t pid)
-{
-    char want[FS_MAX_PATH + 256];
-    char dirpath[64];
-    char link[FS_MAX_PATH + 256];
-    char fdpath[384];
-    struct dirent *e;
-    DIR *dir;
-    int len;
-    bool other = false;
-    len = snprintf(want, sizeof want, "%s/", s->mountpoint);
-    if (fs_inode_path(&s->inodes, h->node, want + len,
-                      sizeof want - (size_t)len) < 0) {
-        return true;
-    }
-    snprintf(dirpath, sizeof dirpath, "/proc/%d/fd", (int)pid);
-    dir = opendir(dirpath);
-    if (dir == NULL) {
-        return true;
-    }
-    while (!other && (e = readdir(dir)) != NULL) {
-        ssize_t n;
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        snprintf(fdpath, sizeof fdpath, "%s/%s", dirpath, e->d_name);
-        n = readlink(fdpath, link, sizeof link - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            other = strcmp(link, want) == 0;
-        }
-    }
-    closedir(dir);
-    return !other;
-}
-
 static void fs_op_flush(fuse_req_t req,
                         fuse_ino_t ino,
                         struct fuse_file_info *fi)
@@ -1125,7 +814,7 @@ static void fs_op_flush(fuse_req_t req,
         return;
     }
     if ((h->flags & FS_H_DIRTY) && (h->flags & FS_H_COMMITTED) &&
-        fs_all_space(h->buf, h->len)) {
+        fs__all_space(h->buf, h->len)) {
         /* A trailing newline written after a complete value. */
         h->flags &= ~(unsigned)FS_H_DIRTY;
         h->len = 0;
@@ -1138,7 +827,7 @@ static void fs_op_flush(fuse_req_t req,
         return;
     }
     if (pending) {
-        final = fs_flush_is_final(s, h, fuse_req_ctx(req)->pid);
+        final = fs__flush_is_final(s, h, fuse_req_ctx(req)->pid);
     }
     if (!(h->flags & FS_H_DIRTY)) {
         if (!pending || !final) {
@@ -1151,7 +840,7 @@ static void fs_op_flush(fuse_req_t req,
             !(h->flags & FS_H_CREATED)) {
             /* Its value failed: the name goes now, not at release. */
             if (n->pins == 1) {
-                fs_retract(s, n);
+                fs__retract(s, n);
             }
             fuse_reply_err(req, 0);
             return;
@@ -1159,7 +848,7 @@ static void fs_op_flush(fuse_req_t req,
         h->flags |= FS_H_CREATE_SUBMITTED;
         kind = FS_MUTATION_CREATE;
     }
-    rv = fs_node_path(s, n, path, sizeof path);
+    rv = fs__node_path(s, n, path, sizeof path);
     if (rv == 0) {
         s->flush_final = final;
         rv = fs_submit(s, req, FS_OP_FLUSH, kind, h, path,
@@ -1175,36 +864,9 @@ static void fs_op_flush(fuse_req_t req,
     goulette_logf(s->log, GOULETTE_LOG_INFO, "fs", "close %s: %s", path,
                   goulette_strerror(rv));
     if (final && (n->flags & FS_INODE_PENDING) && n->pins == 1) {
-        fs_retract(s, n);
+        fs__retract(s, n);
     }
     fuse_reply_err(req, fs_errno(rv));
-}
-
-/* Queue an echoed unlink for a pending name that will never commit, so a
- * watcher who saw its IN_CREATE sees IN_DELETE. */
-static void fs_retract(struct fs_state *s, struct fs_inode *n)
-{
-    struct fs_inode *dir = fs_inode_get(&s->inodes, n->parent);
-    struct fs_echo_item *it;
-    char path[FS_MAX_PATH];
-    int len;
-    fs_pending_clear(s, n);
-    if (dir == NULL || n->name == NULL) {
-        return;
-    }
-    len = snprintf(path, sizeof path, "%s/", s->mountpoint);
-    if (fs_inode_path(&s->inodes, n, path + len, sizeof path - (size_t)len) <
-        0) {
-        return;
-    }
-    it = fs__echo_item_new(FS_ECHO_DELETE, n->name, path);
-    if (it != NULL) {
-        it->parent = dir->ino;
-        it->dir = dir;
-        fs_inode_pin(dir);
-        fs__echo_push(&s->echo, it);
-    }
-    fs_inode_unbind(&s->inodes, n);
 }
 
 static void fs_op_release(fuse_req_t req,
@@ -1216,9 +878,9 @@ static void fs_op_release(fuse_req_t req,
     struct fs_inode *n = h->node;
     if (!(h->flags & FS_H_ECHO) && (n->flags & FS_INODE_PENDING) &&
         n->pins == 1) {
-        fs_retract(s, n);
+        fs__retract(s, n);
     }
-    fs_handle_free(s, h);
+    fs__handle_free(s, h);
     fuse_reply_err(req, 0);
 }
 
@@ -1247,7 +909,7 @@ static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, 0); /* the change is already applied */
         return;
     }
-    if (!fs_dir_writable(s, dir)) {
+    if (!fs__dir_writable(s, dir)) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1256,7 +918,7 @@ static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, EBUSY); /* being created through an open fd */
         return;
     }
-    rv = fs_child_path(s, dir, name, path, sizeof path);
+    rv = fs__child_path(s, dir, name, path, sizeof path);
     if (rv == 0) {
         rv = s->be.stat(s->be.data, path, &a);
     }
@@ -1285,7 +947,7 @@ static void fs_reply_unsupported(fuse_req_t req, fuse_ino_t parent)
         fuse_reply_err(req, ESTALE);
         return;
     }
-    fuse_reply_err(req, fs_dir_writable(s, dir) ? EPERM : EROFS);
+    fuse_reply_err(req, fs__dir_writable(s, dir) ? EPERM : EROFS);
 }
 
 static void fs_op_mkdir(fuse_req_t req,
@@ -1335,7 +997,7 @@ static void fs_op_rename(fuse_req_t req,
 {
     struct fs_state *s = fuse_req_userdata(req);
     struct fs_inode *a = fs_inode_get(&s->inodes, parent);
-    if (a != NULL && !fs_dir_writable(s, a)) {
+    if (a != NULL && !fs__dir_writable(s, a)) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1346,56 +1008,9 @@ static void fs_op_rename(fuse_req_t req,
 /* Directories                                                          */
 /* ------------------------------------------------------------------ */
 
-static void fs_dir_handle_free(struct fs_state *s, struct fs_dir_handle *d)
-{
-    size_t i;
-    if (d->prev != NULL) {
-        d->prev->next = d->next;
-    } else if (s->dirs == d) {
-        s->dirs = d->next;
-    }
-    if (d->next != NULL) {
-        d->next->prev = d->prev;
-    }
-    for (i = 0; i < d->n; i++) {
-        free(d->names[i]);
-    }
-    free(d->names);
-    free(d->kinds);
-    free(d);
-}
-
-static int fs_dir_add(struct fs_dir_handle *d,
-                      const char *name,
-                      enum fs_kind kind)
-{
-    if (d->n == d->cap) {
-        size_t m = d->cap == 0 ? 32 : d->cap * 2;
-        char **names = realloc(d->names, m * sizeof *names);
-        unsigned char *kinds;
-        if (names == NULL) {
-            return -ENOMEM;
-        }
-        d->names = names;
-        kinds = realloc(d->kinds, m);
-        if (kinds == NULL) {
-            return -ENOMEM;
-        }
-        d->kinds = kinds;
-        d->cap = m;
-    }
-    d->names[d->n] = strdup(name);
-    if (d->names[d->n] == NULL) {
-        return -ENOMEM;
-    }
-    d->kinds[d->n] = (unsigned char)kind;
-    d->n++;
-    return 0;
-}
-
 static int fs_dir_emit(void *ctx, const char *name, enum fs_kind kind)
 {
-    return fs_dir_add(ctx, name, kind);
+    return fs__dir_add(ctx, name, kind);
 }
 
 static void fs_op_opendir(fuse_req_t req,
@@ -1424,12 +1039,12 @@ static void fs_op_opendir(fuse_req_t req,
         d->next->prev = d;
     }
     s->dirs = d;
-    rv = fs_node_path(s, n, path, sizeof path);
+    rv = fs__node_path(s, n, path, sizeof path);
     if (rv == 0) {
-        rv = fs_dir_add(d, ".", FS_KIND_DIR);
+        rv = fs__dir_add(d, ".", FS_KIND_DIR);
     }
     if (rv == 0) {
-        rv = fs_dir_add(d, "..", FS_KIND_DIR);
+        rv = fs__dir_add(d, "..", FS_KIND_DIR);
     }
     if (rv == 0) {
         rv = s->be.list(s->be.data, path, fs_dir_emit, d);
@@ -1448,18 +1063,18 @@ static void fs_op_opendir(fuse_req_t req,
             dup = strcmp(d->names[j], p->name) == 0;
         }
         if (!dup) {
-            rv = fs_dir_add(d, p->name, FS_KIND_FILE);
+            rv = fs__dir_add(d, p->name, FS_KIND_FILE);
         }
     }
     if (rv != 0) {
-        fs_dir_handle_free(s, d);
+        fs__dir_handle_free(s, d);
         fuse_reply_err(req, fs_errno(rv));
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)d;
     fi->cache_readdir = 0;
     if (fuse_reply_open(req, fi) != 0) {
-        fs_dir_handle_free(s, d);
+        fs__dir_handle_free(s, d);
     }
 }
 
@@ -1510,7 +1125,7 @@ static void fs_op_releasedir(fuse_req_t req,
                              struct fuse_file_info *fi)
 {
     struct fs_state *s = fuse_req_userdata(req);
-    fs_dir_handle_free(s, (struct fs_dir_handle *)fi->fh);
+    fs__dir_handle_free(s, (struct fs_dir_handle *)fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -1573,7 +1188,7 @@ static void fs_xattr_run(fuse_req_t req,
     }
     if (!(n->flags & (FS_INODE_GHOST | FS_INODE_PENDING)) &&
         (n->name != NULL || n->ino == FS_INODE_ROOT)) {
-        rv = fs_node_path(s, n, path, sizeof path);
+        rv = fs__node_path(s, n, path, sizeof path);
         if (rv == 0) {
             rv = s->be.xattrs(s->be.data, path, fs_xattr_emit, &x);
         }
@@ -1681,132 +1296,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 /* Applied changes -> invalidation and echo                             */
 /* ------------------------------------------------------------------ */
 
-/* The directory node of @path's parent, binding missing components (they
- * are directories).  Sets *@name to the last component (inside @path). */
-static struct fs_inode *fs_dir_of(struct fs_state *s,
-                                  char *path,
-                                  const char **name)
-{
-    struct fs_inode *dir = fs_inode_get(&s->inodes, FS_INODE_ROOT);
-    char *p = path;
-    char *slash;
-    while ((slash = strchr(p, '/')) != NULL) {
-        struct fs_inode *c;
-        *slash = '\0';
-        c = fs_inode_lookup(&s->inodes, dir->ino, p);
-        if (c == NULL || !(c->flags & FS_INODE_DIR)) {
-            if (fs_inode_bind(&s->inodes, dir->ino, p, FS_INODE_DIR, &c) != 0) {
-                *slash = '/';
-                return NULL;
-            }
-        }
-        *slash = '/';
-        dir = c;
-        p = slash + 1;
-    }
-    *name = p;
-    return dir;
-}
-
-static void fs_change_one(struct fs_state *s,
-                          const struct fs_change *c,
-                          bool origin)
-{
-    char path[FS_MAX_PATH];
-    char abs[FS_MAX_PATH + 256];
-    const char *name = NULL;
-    struct fs_inode *dir;
-    struct fs_inode *n;
-    struct fs_echo_item *it;
-    enum fs_echo_kind kind;
-    if (snprintf(path, sizeof path, "%s", c->path) >= (int)sizeof path ||
-        path[0] == '\0') {
-        return;
-    }
-    dir = fs_dir_of(s, path, &name);
-    if (dir == NULL) {
-        goulette_logf(s->log, GOULETTE_LOG_WARN, "fs",
-                      "change %s: no memory, no event", c->path);
-        return;
-    }
-    fs_inode_pin(dir); /* held by the item below, or released at the end */
-    n = fs_inode_lookup(&s->inodes, dir->ino, name);
-    switch (c->kind) {
-    case FS_CHANGE_CREATE:
-        if (n != NULL && (n->flags & FS_INODE_PENDING)) {
-            fs_pending_clear(s, n); /* committed: now the store's */
-        } else if (n != NULL && !origin) {
-            fs_inode_unbind(&s->inodes, n); /* stale binding */
-            n = NULL;
-        }
-        break;
-    case FS_CHANGE_DELETE:
-        if (n != NULL) {
-            fs_inode_unbind(&s->inodes, n);
-            n = NULL;
-        }
-        break;
-    case FS_CHANGE_MODIFY:
-        break;
-    }
-    if (origin) {
-        /* The kernel raised the events of this change itself; only its
-         * attributes need invalidating. */
-        if (n == NULL) {
-            fs_inode_unpin(&s->inodes, dir);
-            return;
-        }
-        kind = FS_ECHO_INVAL;
-    } else {
-        kind = c->kind == FS_CHANGE_CREATE   ? FS_ECHO_CREATE
-               : c->kind == FS_CHANGE_DELETE ? FS_ECHO_DELETE
-                                             : FS_ECHO_MODIFY;
-    }
-    if (kind == FS_ECHO_CREATE && n == NULL &&
-        fs_inode_bind(&s->inodes, dir->ino, name, 0, &n) != 0) {
-        n = NULL;
-    }
-    snprintf(abs, sizeof abs, "%s/%s", s->mountpoint, c->path);
-    it = fs__echo_item_new(kind, kind == FS_ECHO_INVAL ? NULL : name,
-                           kind == FS_ECHO_INVAL ? NULL : abs);
-    if (it == NULL) {
-        goulette_logf(s->log, GOULETTE_LOG_WARN, "fs",
-                      "change %s: no memory, no event", c->path);
-        if (n != NULL) {
-            fs_inode_release(&s->inodes, n);
-        }
-        fs_inode_unpin(&s->inodes, dir);
-        return;
-    }
-    it->dir = dir;
-    it->parent = kind == FS_ECHO_INVAL ? 0 : dir->ino;
-    it->ino = n != NULL ? n->ino : 0;
-    if (n != NULL) {
-        fs_inode_pin(n);
-        it->node = n;
-        if (kind == FS_ECHO_CREATE) {
-            n->echo_creates++;
-        }
-    }
-    fs__echo_push(&s->echo, it);
-}
-
-void fs_changes_applied(struct fs *fs,
-                        const struct fs_change *changes,
-                        size_t n,
-                        const struct fs_mutation *origin)
-{
-    struct fs_state *s = fs->state;
-    size_t i;
-    if (s == NULL) {
-        return; /* closed: nothing is mounted any more */
-    }
-    for (i = 0; i < n; i++) {
-        bool own = origin != NULL && strcmp(origin->path, changes[i].path) == 0;
-        fs_change_one(s, &changes[i], own);
-    }
-}
-
 /* Echo hooks. */
 
 static void fs_echo_inval_entry(void *data, uint64_t parent, const char *name)
@@ -1820,22 +1309,6 @@ static void fs_echo_inval_inode(void *data, uint64_t ino)
     struct fs_state *s = data;
     /* Attributes only: files are direct_io, there is no page cache. */
     fuse_lowlevel_notify_inval_inode(s->se, ino, -1, 0);
-}
-
-static void fs_echo_done(void *data, struct fs_echo_item *it)
-{
-    struct fs_state *s = data;
-    struct fs_inode *n = it->node;
-    if (n != NULL) {
-        if (it->kind == FS_ECHO_CREATE && n->echo_creates > 0) {
-            n->echo_creates--;
-        }
-        fs_inode_unpin(&s->inodes, n);
-    }
-    if (it->dir != NULL) {
-        fs_inode_unpin(&s->inodes, it->dir);
-    }
-    fs__echo_item_free(it);
 }
 
 static void fs_echo_stopped(void *data)
@@ -1855,7 +1328,7 @@ static void fs_poll_cb(uv_poll_t *poll, int status, int events)
     int i;
     int rv;
     for (i = 0; i < FS_RECV_BATCH; i++) {
-        rv = fuse_session_receive_buf(s->se, &s->buf);
+        rv = fuse_session_receive_buf(s->se, s->recv);
         if (rv == -EAGAIN || rv == -EINTR) {
             break;
         }
@@ -1874,7 +1347,7 @@ static void fs_poll_cb(uv_poll_t *poll, int status, int events)
             }
             return;
         }
-        fuse_session_process_buf(s->se, &s->buf);
+        fuse_session_process_buf(s->se, s->recv);
     }
 }
 
@@ -1883,14 +1356,17 @@ static void fs_state_free(struct fs_state *s)
     /* Files still open when the connection went away are never
      * released by the kernel. */
     while (s->handles != NULL) {
-        fs_handle_free(s, s->handles);
+        fs__handle_free(s, s->handles);
     }
     while (s->dirs != NULL) {
-        fs_dir_handle_free(s, s->dirs);
+        fs__dir_handle_free(s, s->dirs);
     }
     fs_inode_fini(&s->inodes);
     free(s->pending);
-    free(s->buf.mem);
+    if (s->recv != NULL) {
+        free(s->recv->mem);
+        free(s->recv);
+    }
     free(s->mountpoint);
     free(s);
 }
@@ -2026,6 +1502,11 @@ int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
     if (s == NULL) {
         return -ENOMEM;
     }
+    s->recv = calloc(1, sizeof *s->recv);
+    if (s->recv == NULL) {
+        free(s);
+        return -ENOMEM;
+    }
     s->fs = fs;
     s->loop = loop;
     s->be = *b;
@@ -2053,7 +1534,7 @@ int fs_init(struct fs *fs, uv_loop_t *loop, const struct fs_config *cfg)
     }
     hooks.inval_entry = fs_echo_inval_entry;
     hooks.inval_inode = fs_echo_inval_inode;
-    hooks.done = fs_echo_done;
+    hooks.done = fs__echo_item_done;
     hooks.stopped = fs_echo_stopped;
     hooks.data = s;
     rv = fs__echo_init(&s->echo, loop, &hooks, cfg->log);
@@ -2088,6 +1569,7 @@ err_inodes:
     fs_inode_fini(&s->inodes);
 err_state:
     free(s->mountpoint);
+    free(s->recv);
     free(s);
     assert(rv == -ENOMEM || rv == -EIO || rv < 0);
     return rv;
