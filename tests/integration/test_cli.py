@@ -146,7 +146,7 @@ class LifecycleTests(TempDirTest):
         for line in out.strip().split("\n"):
             self.assertRegex(
                 line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
-                r"(debug|info|warn|error) +n1 \w+: ")
+                r"(debug|info|warn|error) +n1 [\w.]+: ")
 
     def test_sigint_stops_cleanly_with_exit_0(self):
         d = self.daemon()
