@@ -417,6 +417,59 @@ class InotifyTests(MemberTest):
         self.assertEqual(events, [])
 
 
+class PermissionTests(unittest.TestCase):
+    NOBODY = 65534
+
+    def setUp(self):
+        self.tmp = TempDir()
+        os.chmod(self.tmp.path, 0o755)  # let another user reach the mount
+
+    def tearDown(self):
+        self.tmp.remove()
+
+    def test_other_users_read_but_cannot_write_with_allow_other(self):
+        m = Member(self.tmp.path, "n1", extra=["--allow-other"])
+        try:
+            m.start()
+            m.wait_leader()
+            self.assertEqual(sh("echo 127.0.0.1:1 > '%s'" %
+                                m.path("brokers/b1"))[0], 0)
+            self.assertEqual(sh("echo 1 > '%s'" % m.path("topics/t"))[0], 0)
+            st = os.stat(m.path("topics/t"))
+            self.assertEqual((st.st_uid, st.st_mode & 0o777),
+                             (os.getuid(), 0o644))
+            self.assertEqual(os.stat(m.path("topics")).st_mode & 0o777,
+                             0o755)
+            self.assertEqual(os.stat(m.path("operations")).st_mode & 0o777,
+                             0o555)
+            rc, out, err = sh("cat '%s'" % m.path("topics/t"),
+                              user=self.NOBODY)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(json.loads(out)["topic"], "t")
+            for cmd in ("echo 2 > '%s'" % m.path("topics/t"),
+                        "echo 1 > '%s'" % m.path("topics/new"),
+                        "rm -f '%s'" % m.path("brokers/b1")):
+                with self.subTest(cmd=cmd):
+                    rc, _, err = sh(cmd, user=self.NOBODY)
+                    self.assertNotEqual(rc, 0)
+                    self.assertIn(os.strerror(errno.EACCES), err)
+            self.assertEqual(json.loads(m.read("topics", "t"))
+                             ["replica_count"], 1)
+            self.assertTrue(os.path.exists(m.path("brokers/b1")))
+        finally:
+            m.stop()
+
+    def test_without_allow_other_other_users_cannot_enter(self):
+        m = Member(self.tmp.path, "n1")
+        try:
+            m.start()
+            rc, _, err = sh("ls '%s'" % m.path("topics"), user=self.NOBODY)
+            self.assertNotEqual(rc, 0)
+            self.assertIn(os.strerror(errno.EACCES), err)
+        finally:
+            m.stop()
+
+
 class DurabilityTests(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDir()
