@@ -1186,6 +1186,12 @@ static void fs_xattr_run(fuse_req_t req,
         fuse_reply_err(req, ESTALE);
         return;
     }
+    if (want != NULL && strncmp(want, "user.", 5) != 0) {
+        /* security.*, system.posix_acl_* (ls -l asks for each file): the
+         * backend only has user.* names. */
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
     if (!(n->flags & (FS_INODE_GHOST | FS_INODE_PENDING)) &&
         (n->name != NULL || n->ino == FS_INODE_ROOT)) {
         rv = fs__node_path(s, n, path, sizeof path);
