@@ -39,8 +39,10 @@ struct member
                             from DATA_DIR/member */
     struct raft_uv_transport transport; /* peer traffic */
     char snapshot_dir[1024];            /* DATA_DIR/snapshots */
-    bool transport_up;                  /* initialized and not closing */
-    struct member_rpc *rpc; /* owned: the gRPC port (member_rpc.h), or NULL */
+    int64_t dir_mtime_ns[8]; /* mount directories' mtimes (tools/mount.c):
+                                the last change applied in each */
+    bool transport_up;       /* initialized and not closing */
+    struct member_rpc *rpc;  /* owned: the gRPC port (member_rpc.h), or NULL */
 
     bool stopping;
     void (*stop_cb)(struct member *m);

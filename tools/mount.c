@@ -257,6 +257,7 @@ static int be_stat(void *data, const char *path, struct fs_attr *out)
     if (name == NULL) {
         out->kind = FS_KIND_DIR;
         out->writable = d < (int)N_DIRS && dirs[d].writable;
+        out->mtime_ns = m->dir_mtime_ns[d];
         return 0;
     }
     out->kind = FS_KIND_FILE;
@@ -406,10 +407,16 @@ static int be_xattrs(
     return emit(ctx, "user.goulette.revision", v, strlen(v));
 }
 
+/* Names the store accepts, except dot-names: on the mount those are an
+ * editor's swap and backup files, which must fail at create, not become
+ * topics or brokers. */
 static int be_check_name(void *data, const char *dir, const char *name)
 {
     (void)data;
     (void)dir;
+    if (name[0] == '.') {
+        return -EINVAL;
+    }
     return store_name_check(name, strlen(name));
 }
 
@@ -518,6 +525,10 @@ out:
 
 void member_mount_backend(struct member *m, struct fs_backend *b)
 {
+    size_t i;
+    for (i = 0; i <= N_DIRS; i++) {
+        m->dir_mtime_ns[i] = now_ns();
+    }
     memset(b, 0, sizeof *b);
     b->data = m;
     b->stat = be_stat;
@@ -546,7 +557,12 @@ void member_mount_applied(struct member *m,
         }
     }
     for (i = 0; i < changes->n; i++) {
+        const char *name;
+        int d = split(changes->items[i].path, &name);
         c[i].path = changes->items[i].path;
+        if (d >= 0 && d < (int)N_DIRS) {
+            m->dir_mtime_ns[d] = now_ns();
+        }
         switch (changes->items[i].kind) {
         case STORE_CHANGE_CREATE:
             c[i].kind = FS_CHANGE_CREATE;

@@ -177,6 +177,15 @@ class FormatTests(MemberTest):
         self.assertGreater(attr("mod_revision"), mod)
         self.assertEqual(attr("version"), 2)
 
+    def test_directory_mtimes_follow_the_changes_in_them(self):
+        before = os.stat(self.p("topics")).st_mtime
+        self.assertGreater(before, time.time() - 3600)  # not 1970
+        time.sleep(0.05)
+        self.brokers(1)
+        self.ok("topics/t", "1")
+        self.assertGreater(os.stat(self.p("topics")).st_mtime, before)
+        self.assertGreater(os.stat(self.p("operations")).st_mtime, before)
+
     def test_cluster_files_show_this_member_leading(self):
         self.assertEqual(self.m.read("cluster", "member"), "n1\n")
         self.assertEqual(self.m.read("cluster", "state"), "leader\n")
@@ -327,6 +336,14 @@ class ErrorTests(MemberTest):
         self.assert_fails("rm '%s'" % self.p("brokers/none"), errno.ENOENT)
         self.assert_fails("cat '%s'" % self.p("operations/999"),
                           errno.ENOENT)
+
+    def test_dot_names_are_refused(self):
+        # Editors' swap and backup files must fail at create.
+        self.brokers(1)
+        self.assert_fails("echo 1 > '%s'" % self.p("topics/.orders.swp"),
+                          errno.EINVAL)
+        self.assert_fails("echo h:1 > '%s'" % self.p("brokers/.b9"),
+                          errno.EINVAL)
 
     def test_names_over_255_bytes_are_enametoolong(self):
         self.brokers(1)
