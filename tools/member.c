@@ -7,12 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <goulette/err.h>
 
 #include "member_rpc.h"
 #include "uv_log.h"
+
+int64_t member_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 raft_id member_id_of(const char *name)
 {
@@ -65,6 +73,26 @@ int member_propose(struct member *m,
     return rv;
 }
 
+/* A broker registered or renewed through a committed command (a mount
+ * write, or a gRPC registration) is alive: the leader counts it as a
+ * heartbeat.  An unregistered one is forgotten. */
+static void note_broker_activity(struct member *m, const void *bytes,
+                                 size_t len)
+{
+    struct store_cmd cmd;
+    if (!m->liveness_on || m->liveness.lead_since == 0 ||
+        store_cmd_decode(bytes, len, &cmd) != 0) {
+        return;
+    }
+    if (cmd.type == STORE_CMD_REGISTER_BROKER ||
+        cmd.type == STORE_CMD_KEEPALIVE_BROKER) {
+        member_liveness_heartbeat(m, cmd.broker_id);
+    } else if (cmd.type == STORE_CMD_UNREGISTER_BROKER) {
+        store_liveness_forget(&m->liveness, cmd.broker_id);
+    }
+    store_cmd_fini(&cmd);
+}
+
 static int on_apply(void *data,
                     const struct raft_entry *e,
                     void *origin,
@@ -91,6 +119,9 @@ static int on_apply(void *data,
         member_mount_applied(m, &res.changes, p != NULL ? p->mutation : NULL);
     }
     result = res.rv;
+    if (result == 0 && !res.already_applied && bytes != NULL) {
+        note_broker_activity(m, bytes, len);
+    }
     if (result != 0) {
         goulette_logf(m->log, GOULETTE_LOG_INFO, "store",
                       "entry %llu rejected: %s", (unsigned long long)e->index,
@@ -111,6 +142,7 @@ static void on_state_changed(void *data, struct raft_uv_node *node)
 
     raft_uv_node_status(node, &st);
     update_peers(m, st.conf);
+    member_liveness_leadership(m, st.state == RAFT_LEADER);
     leader = member_name_of(m, st.leader);
     goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
                   "%s in term %llu, leader %s", raft_state_name(st.state),
@@ -613,6 +645,14 @@ int member_start(struct member *m,
     if (rv == 0 && opts->mount != NULL) {
         rv = mount(m);
     }
+    if (rv == 0) {
+        rv = member_liveness_start(m);
+        if (rv == 0 && m->node != NULL) {
+            struct raft_uv_node_status st;
+            raft_uv_node_status(m->node, &st);
+            member_liveness_leadership(m, st.state == RAFT_LEADER);
+        }
+    }
     if (rv != 0) {
         member_rpc_stop(m->rpc);
         m->rpc = NULL;
@@ -674,6 +714,7 @@ void member_stop(struct member *m)
         return;
     }
     m->stopping = true;
+    member_liveness_stop(m);
     /* gRPC first: no new calls; those in flight finish as the node does. */
     member_rpc_stop(m->rpc);
     m->rpc = NULL;

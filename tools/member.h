@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <goulette/fs.h>
+#include <goulette/liveness.h>
 #include <goulette/ldb.h>
 #include <goulette/log.h>
 #include <goulette/raft.h>
@@ -39,6 +40,9 @@ struct member
                             from DATA_DIR/member */
     struct raft_uv_transport transport; /* peer traffic */
     char snapshot_dir[1024];            /* DATA_DIR/snapshots */
+    struct store_liveness liveness; /* broker failure detection */
+    uv_timer_t liveness_timer;      /* its check, while leading */
+    bool liveness_on;               /* the timer is running */
     int64_t dir_mtime_ns[8]; /* mount directories' mtimes (tools/mount.c):
                                 the last change applied in each */
     bool transport_up;       /* initialized and not closing */
@@ -91,6 +95,19 @@ int member_start(struct member *m,
 /* Stop taking work, let in-flight writes finish, unmount, stop Raft, close
  * the database; then the start callback fires.  Idempotent. */
 void member_stop(struct member *m);
+
+/* Wall-clock time for command timestamps, Unix ns. */
+int64_t member_now_ns(void);
+
+/* Broker liveness (tools/member_liveness.c; docs/liveness.md). */
+int member_liveness_start(struct member *m);
+void member_liveness_stop(struct member *m);
+/* This member started (@leading) or stopped leading. */
+void member_liveness_leadership(struct member *m, bool leading);
+/* A KeepAlive from @broker_id reached this member.  Errors:
+ * GOULETTE_ENOTLEADER (forward it to the leader), -ENOMEM,
+ * GOULETTE_ESHUTDOWN. */
+int member_liveness_heartbeat(struct member *m, const char *broker_id);
 
 /* The fs backend over this member (tools/mount.c). */
 void member_mount_backend(struct member *m, struct fs_backend *b);

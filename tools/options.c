@@ -35,6 +35,12 @@ static const char usage_text[] =
     "  --log-level LEVEL           debug, info, warn or error (default: info)\n"
     "  --snapshot-threshold N      entries applied between snapshots, which\n"
     "                              compact the log (default: 1024)\n"
+    "  --broker-suspect-after DURATION\n"
+    "                              a broker silent this long is suspicious\n"
+    "                              (default: 60s; units ms, s, m, h)\n"
+    "  --broker-down-after DURATION\n"
+    "                              a broker silent this long is down and its\n"
+    "                              topics are re-placed (default: 120s)\n"
     "  --help                      print this help and exit\n"
     "  --version                   print the version and exit\n";
 
@@ -54,6 +60,8 @@ enum {
     OPT_JOIN,
     OPT_LOG_LEVEL,
     OPT_SNAPSHOT_THRESHOLD,
+    OPT_BROKER_SUSPECT,
+    OPT_BROKER_DOWN,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -69,6 +77,8 @@ static const struct option long_options[] = {
     {"join", required_argument, NULL, OPT_JOIN},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD},
+    {"broker-suspect-after", required_argument, NULL, OPT_BROKER_SUSPECT},
+    {"broker-down-after", required_argument, NULL, OPT_BROKER_DOWN},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -279,6 +289,38 @@ static void defaults(struct options *o)
     options_parse_hostport(DEFAULT_GRPC_LISTEN, &o->grpc_listen);
     o->log_level = GOULETTE_LOG_INFO;
     o->snapshot_threshold = 1024;
+    o->broker_suspect_ms = 60 * 1000;
+    o->broker_down_ms = 120 * 1000;
+}
+
+int options_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct
+    {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"", 1000}};
+    uint64_t v = 0;
+    size_t i, n = 0;
+
+    while (s[n] >= '0' && s[n] <= '9') {
+        if (v > 1000000000ULL) {
+            return -EINVAL;
+        }
+        v = v * 10 + (uint64_t)(s[n] - '0');
+        n++;
+    }
+    if (n == 0) {
+        return -EINVAL;
+    }
+    for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(s + n, units[i].unit) == 0) {
+            *ms = v * units[i].ms;
+            return *ms > 0 ? 0 : -EINVAL;
+        }
+    }
+    return -EINVAL;
 }
 
 /* Checks that need every option: defaults that depend on --name, and the
@@ -407,6 +449,18 @@ enum options_result options_parse(struct options *o,
             o->snapshot_threshold = (unsigned)v;
             break;
         }
+        case OPT_BROKER_SUSPECT:
+        case OPT_BROKER_DOWN:
+            if (options_parse_duration(optarg, c == OPT_BROKER_SUSPECT
+                                                   ? &o->broker_suspect_ms
+                                                   : &o->broker_down_ms) !=
+                0) {
+                return usage_error(err, errlen,
+                                   "bad duration \"%s\" for %s (want e.g. "
+                                   "500ms, 60s, 2m)",
+                                   optarg, argv[optind - 1]);
+            }
+            break;
         case OPT_HELP:
             return OPTIONS_HELP;
         case OPT_VERSION:
@@ -422,6 +476,11 @@ enum options_result options_parse(struct options *o,
     if (optind < argc) {
         return usage_error(err, errlen, "unexpected argument \"%s\"",
                            argv[optind]);
+    }
+    if (o->broker_suspect_ms >= o->broker_down_ms) {
+        return usage_error(err, errlen,
+                           "--broker-suspect-after must be shorter than "
+                           "--broker-down-after");
     }
     return finish(o, cluster_arg, err, errlen);
 }

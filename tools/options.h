@@ -41,6 +41,8 @@ struct options
     bool allow_other;                  /* --allow-other */
     enum goulette_log_level log_level; /* --log-level, default info */
     unsigned snapshot_threshold;       /* --snapshot-threshold, default 1024 */
+    uint64_t broker_suspect_ms; /* --broker-suspect-after, default 60 s */
+    uint64_t broker_down_ms;    /* --broker-down-after, default 120 s */
 };
 
 enum options_result {
@@ -69,6 +71,10 @@ int options_parse_hostport(const char *s, struct options_hostport *hp);
 /* Member names: 1..OPTIONS_NAME_MAX bytes of [A-Za-z0-9._-], not starting
  * with '.' or '-'.  Returns true when @s is valid. */
 bool options_name_valid(const char *s);
+
+/* Parse a duration: a decimal number with a unit ms, s, m or h (a bare
+ * number is seconds) into milliseconds.  Errors: -EINVAL. */
+int options_parse_duration(const char *s, uint64_t *ms);
 
 /* The usage text (for --help and usage errors). */
 const char *options_usage(void);

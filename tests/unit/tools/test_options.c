@@ -48,6 +48,8 @@ START_TEST(defaults_make_a_single_member_cluster)
     ck_assert_uint_eq(opts.members[0].peer.port, 7001);
     ck_assert_int_eq(opts.log_level, GOULETTE_LOG_INFO);
     ck_assert_uint_eq(opts.snapshot_threshold, 1024);
+    ck_assert_uint_eq(opts.broker_suspect_ms, 60000);
+    ck_assert_uint_eq(opts.broker_down_ms, 120000);
     ck_assert(!opts.has_join);
     ck_assert(!opts.allow_other);
 }
@@ -132,6 +134,10 @@ static const struct
     {{"--snapshot-threshold", "1"}, "bad --snapshot-threshold"},
     {{"--snapshot-threshold", "12x"}, "bad --snapshot-threshold"},
     {{"--snapshot-threshold", "-5"}, "bad --snapshot-threshold"},
+    {{"--broker-down-after", "soon"}, "bad duration"},
+    {{"--broker-down-after", "10x"}, "bad duration"},
+    {{"--broker-suspect-after", "0s"}, "bad duration"},
+    {{"--broker-suspect-after", "3m"}, "must be shorter"},
     {{"extra"}, "unexpected argument"},
 };
 
@@ -171,6 +177,25 @@ START_TEST(hostport_accepts_names_v4_and_bracketed_v6)
 }
 END_TEST
 
+START_TEST(durations_take_units)
+{
+    uint64_t ms;
+    ck_assert_int_eq(options_parse_duration("500ms", &ms), 0);
+    ck_assert_uint_eq(ms, 500);
+    ck_assert_int_eq(options_parse_duration("3s", &ms), 0);
+    ck_assert_uint_eq(ms, 3000);
+    ck_assert_int_eq(options_parse_duration("2m", &ms), 0);
+    ck_assert_uint_eq(ms, 120000);
+    ck_assert_int_eq(options_parse_duration("1h", &ms), 0);
+    ck_assert_uint_eq(ms, 3600000);
+    ck_assert_int_eq(options_parse_duration("45", &ms), 0);
+    ck_assert_uint_eq(ms, 45000);
+    ck_assert_int_eq(options_parse_duration("s", &ms), -EINVAL);
+    ck_assert_int_eq(options_parse_duration("1.5s", &ms), -EINVAL);
+    ck_assert_int_eq(options_parse_duration("99999999999999s", &ms), -EINVAL);
+}
+END_TEST
+
 START_TEST(names_are_restricted_to_a_safe_alphabet)
 {
     char longname[OPTIONS_NAME_MAX + 2];
@@ -206,6 +231,7 @@ static Suite *options_suite(void)
     tc = tcase_create("values");
     tcase_add_test(tc, hostport_accepts_names_v4_and_bracketed_v6);
     tcase_add_test(tc, names_are_restricted_to_a_safe_alphabet);
+    tcase_add_test(tc, durations_take_units);
     suite_add_tcase(s, tc);
     return s;
 }
