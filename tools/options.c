@@ -299,8 +299,8 @@ int options_parse_duration(const char *s, uint64_t *ms)
     {
         const char *unit;
         uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                 {"", 1000}};
+    } units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
     uint64_t v = 0;
     size_t i, n = 0;
 
@@ -453,8 +453,7 @@ enum options_result options_parse(struct options *o,
         case OPT_BROKER_DOWN:
             if (options_parse_duration(optarg, c == OPT_BROKER_SUSPECT
                                                    ? &o->broker_suspect_ms
-                                                   : &o->broker_down_ms) !=
-                0) {
+                                                   : &o->broker_down_ms) != 0) {
                 return usage_error(err, errlen,
                                    "bad duration \"%s\" for %s (want e.g. "
                                    "500ms, 60s, 2m)",

@@ -187,11 +187,11 @@ struct raft_hard_state
 /* Metadata of a state-machine snapshot. */
 struct raft_snapshot_meta
 {
-    raft_index index;                 /* last entry the snapshot includes */
-    raft_term term;                   /* term of that entry */
-    struct raft_configuration conf;   /* membership as of index */
-    raft_index conf_index;            /* index of the entry holding conf */
-    uint64_t size;                    /* bytes of snapshot data */
+    raft_index index;               /* last entry the snapshot includes */
+    raft_term term;                 /* term of that entry */
+    struct raft_configuration conf; /* membership as of index */
+    raft_index conf_index;          /* index of the entry holding conf */
+    uint64_t size;                  /* bytes of snapshot data */
 };
 
 /* ------------------------------------------------------------------------
@@ -199,23 +199,23 @@ struct raft_snapshot_meta
  * ------------------------------------------------------------------------ */
 
 enum raft_msg_type {
-    RAFT_MSG_APPEND = 1,       /* AppendEntries (and heartbeats with
-                                  n_entries == 0, see RAFT_MSG_HEARTBEAT) */
-    RAFT_MSG_APPEND_RESP = 2,  /* reject + hint on a log mismatch */
-    RAFT_MSG_VOTE = 3,         /* RequestVote */
+    RAFT_MSG_APPEND = 1,      /* AppendEntries (and heartbeats with
+                                 n_entries == 0, see RAFT_MSG_HEARTBEAT) */
+    RAFT_MSG_APPEND_RESP = 2, /* reject + hint on a log mismatch */
+    RAFT_MSG_VOTE = 3,        /* RequestVote */
     RAFT_MSG_VOTE_RESP = 4,
-    RAFT_MSG_PREVOTE = 5,      /* §9.6: term is the term the candidate
-                                  would campaign in; changes no state */
+    RAFT_MSG_PREVOTE = 5, /* §9.6: term is the term the candidate
+                             would campaign in; changes no state */
     RAFT_MSG_PREVOTE_RESP = 6,
-    RAFT_MSG_HEARTBEAT = 7,    /* leader liveness, commit and ReadIndex
-                                  round (context) */
+    RAFT_MSG_HEARTBEAT = 7, /* leader liveness, commit and ReadIndex
+                               round (context) */
     RAFT_MSG_HEARTBEAT_RESP = 8,
-    RAFT_MSG_SNAPSHOT = 9,     /* one chunk of InstallSnapshot */
+    RAFT_MSG_SNAPSHOT = 9, /* one chunk of InstallSnapshot */
     RAFT_MSG_SNAPSHOT_RESP = 10,
     RAFT_MSG_TIMEOUT_NOW = 11, /* leadership transfer: campaign now (§3.10) */
     RAFT_MSG_PROPOSE = 12,     /* a follower forwards proposals */
     RAFT_MSG_PROPOSE_RESP = 13,
-    RAFT_MSG_READ_INDEX = 14,  /* a follower forwards a ReadIndex request */
+    RAFT_MSG_READ_INDEX = 14, /* a follower forwards a ReadIndex request */
     RAFT_MSG_READ_INDEX_RESP = 15,
 };
 
@@ -315,7 +315,8 @@ enum raft_conf_change_type {
 struct raft_event
 {
     enum raft_event_type type;
-    union {
+    union
+    {
         struct
         {
             struct raft_hard_state hard_state;
@@ -338,10 +339,10 @@ struct raft_event
         } receive;
         struct
         {
-            uint64_t context;       /* echoed in the result */
+            uint64_t context; /* echoed in the result */
             enum raft_entry_type type;
             const struct goulette_buf *data; /* borrowed: the core copies */
-            unsigned n;             /* entries in one proposal */
+            unsigned n;                      /* entries in one proposal */
         } propose;
         struct
         {
@@ -358,8 +359,8 @@ struct raft_event
         } applied;
         struct
         {
-            raft_index index; /* <= applied index */
-            uint64_t size;    /* bytes of snapshot data */
+            raft_index index;    /* <= applied index */
+            uint64_t size;       /* bytes of snapshot data */
             raft_index trailing; /* entries to keep below index for
                                     followers that lag a little */
         } snapshot;
@@ -459,17 +460,17 @@ struct raft_update
 
 struct raft_config
 {
-    raft_id id;                /* this member; nonzero */
-    uint64_t seed;             /* PRNG seed for election timeouts */
-    unsigned election_ticks;   /* minimum election timeout; default 10 */
-    unsigned heartbeat_ticks;  /* default 1; must be < election_ticks */
-    bool pre_vote;             /* default true (§9.6) */
-    bool check_quorum;         /* default true (§6.2) */
-    unsigned max_inflight;     /* AppendEntries in flight per follower;
-                                  default 256 */
+    raft_id id;                  /* this member; nonzero */
+    uint64_t seed;               /* PRNG seed for election timeouts */
+    unsigned election_ticks;     /* minimum election timeout; default 10 */
+    unsigned heartbeat_ticks;    /* default 1; must be < election_ticks */
+    bool pre_vote;               /* default true (§9.6) */
+    bool check_quorum;           /* default true (§6.2) */
+    unsigned max_inflight;       /* AppendEntries in flight per follower;
+                                    default 256 */
     uint64_t max_inflight_bytes; /* per follower; default 16 MiB */
-    uint64_t max_append_bytes; /* per AppendEntries message; default 1 MiB */
-    uint64_t snapshot_chunk_bytes; /* default 1 MiB */
+    uint64_t max_append_bytes;   /* per AppendEntries message; default 1 MiB */
+    uint64_t snapshot_chunk_bytes;  /* default 1 MiB */
     uint64_t max_uncommitted_bytes; /* leader refuses proposals past this;
                                        default 64 MiB */
     const struct goulette_log *log; /* may be NULL; borrowed for the
@@ -482,15 +483,15 @@ struct raft_config
 /* Deliberate protocol bugs, for proving that the simulator's checkers catch
  * them (tests/sim).  Never compiled into the daemon. */
 enum raft_planted_bug {
-    RAFT_BUG_COMMIT_OLD_TERM = 1 << 0,  /* commit previous-term entries by
-                                           counting replicas (Figure 8) */
+    RAFT_BUG_COMMIT_OLD_TERM = 1 << 0,   /* commit previous-term entries by
+                                            counting replicas (Figure 8) */
     RAFT_BUG_VOTE_NO_LOG_CHECK = 1 << 1, /* grant votes without the
                                             up-to-date check */
-    RAFT_BUG_READ_NO_QUORUM = 1 << 2,   /* serve ReadIndex without the
-                                           heartbeat round */
-    RAFT_BUG_APPLY_TWICE = 1 << 3,      /* hand a committed entry to the
-                                           runtime twice */
-    RAFT_BUG_NO_PERSIST_VOTE = 1 << 4,  /* forget to persist the vote */
+    RAFT_BUG_READ_NO_QUORUM = 1 << 2,    /* serve ReadIndex without the
+                                            heartbeat round */
+    RAFT_BUG_APPLY_TWICE = 1 << 3,       /* hand a committed entry to the
+                                            runtime twice */
+    RAFT_BUG_NO_PERSIST_VOTE = 1 << 4,   /* forget to persist the vote */
 };
 
 /* Fill @c with the defaults above (id and seed are zero). */
