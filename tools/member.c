@@ -356,7 +356,9 @@ static void update_peers(struct member *m,
     unsigned i, n = 0;
     int rv;
 
-    if (!m->transport_up || conf == NULL) {
+    /* An empty configuration is a joiner's before the log reaches it: keep
+     * the members it was told about (member_rpc_join). */
+    if (!m->transport_up || conf == NULL || conf->n == 0) {
         return;
     }
     peers = calloc(conf->n > 0 ? conf->n : 1, sizeof *peers);
@@ -635,6 +637,9 @@ int member_start(struct member *m,
     }
     if (rv == 0) {
         rv = start_node(m);
+    }
+    if (rv == 0 && opts->has_join) {
+        rv = member_rpc_join(m); /* sets cluster_id: before the transport */
     }
     if (rv == 0) {
         rv = start_transport(m);

@@ -47,6 +47,17 @@ struct member_rpc
     bool stopping;
     unsigned ops; /* ops in flight: each must finish before the free */
     char grpc_address[OPTIONS_HOST_MAX + 16]; /* this port, "host:port" */
+
+    /* A joining member (--join): */
+    struct raft_uv_peer *join_peers; /* owned; the cluster's members, for the
+                                        transport until the log names them */
+    unsigned n_join_peers;
+    char join_address[OPTIONS_HOST_MAX + 16]; /* --join, "host:port" */
+    struct rpc_client client;                 /* PromoteMember calls */
+    bool client_open;         /* initialized, close callback not yet run */
+    uv_timer_t promote_timer; /* checks whether we caught up */
+    bool timer_open;          /* initialized, close callback not yet run */
+    bool promoting;           /* a PromoteMember call is in flight */
 };
 
 enum op_kind {
@@ -80,7 +91,9 @@ static int64_t now_ns(void)
 
 static void maybe_free(struct member_rpc *mr)
 {
-    if (mr->stopping && !mr->server_open && mr->ops == 0) {
+    if (mr->stopping && !mr->server_open && !mr->client_open &&
+        !mr->timer_open && mr->ops == 0 && !mr->promoting) {
+        free(mr->join_peers);
         free(mr);
     }
 }
@@ -1130,22 +1143,51 @@ static void on_server_closed(struct rpc_server *server)
     maybe_free(mr);
 }
 
+static void format_hostport(char *buf,
+                            size_t size,
+                            const struct options_hostport *hp)
+{
+    snprintf(buf, size, strchr(hp->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+             hp->host, (unsigned)hp->port);
+}
+
+static struct member_rpc *alloc_port(struct member *m)
+{
+    struct member_rpc *mr = calloc(1, sizeof *mr);
+    if (mr == NULL) {
+        return NULL;
+    }
+    mr->m = m;
+    format_hostport(mr->grpc_address, sizeof mr->grpc_address,
+                    &m->opts->grpc_listen);
+    return mr;
+}
+
+static int start_promoter(struct member_rpc *mr);
+
 int member_rpc_start(struct member *m, struct member_rpc **out)
 {
     const struct options_hostport *hp = &m->opts->grpc_listen;
     struct rpc_server_config c;
-    struct member_rpc *mr;
+    struct member_rpc *mr = *out;
     size_t i;
     int rv;
 
-    mr = calloc(1, sizeof *mr);
     if (mr == NULL) {
-        return -ENOMEM;
+        mr = alloc_port(m);
+        if (mr == NULL) {
+            return -ENOMEM;
+        }
+    } else if (mr->join_peers != NULL) {
+        /* Joining: dial and accept the members the leader named. */
+        rv = raft_uv_transport_set_peers(&m->transport, mr->join_peers,
+                                         mr->n_join_peers);
+        if (rv != 0) {
+            goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                          "cannot set the peers of the joined cluster: %s",
+                          goulette_strerror(rv));
+        }
     }
-    mr->m = m;
-    snprintf(mr->grpc_address, sizeof mr->grpc_address,
-             strchr(hp->host, ':') != NULL ? "[%s]:%u" : "%s:%u", hp->host,
-             (unsigned)hp->port);
     memset(&c, 0, sizeof c);
     c.loop = m->loop;
     c.log = m->log;
@@ -1154,6 +1196,8 @@ int member_rpc_start(struct member *m, struct member_rpc **out)
     rpc_limits_default(&c.limits);
     rv = rpc_server_init(&mr->server, &c);
     if (rv != 0) {
+        *out = NULL;
+        free(mr->join_peers);
         free(mr);
         return rv;
     }
@@ -1170,16 +1214,35 @@ int member_rpc_start(struct member *m, struct member_rpc **out)
     if (rv == 0) {
         rv = rpc_server_start(&mr->server);
     }
+    if (rv == 0 && m->opts->has_join) {
+        rv = start_promoter(mr);
+    }
     if (rv != 0) {
         goulette_logf(m->log, GOULETTE_LOG_ERROR, "rpc",
                       "cannot serve gRPC on %s: %s", mr->grpc_address,
                       goulette_strerror(rv));
-        mr->stopping = true;
-        rpc_server_close(&mr->server, on_server_closed);
+        *out = NULL;
+        member_rpc_stop(mr);
         return rv;
     }
     *out = mr;
     return 0;
+}
+
+static void on_client_closed(struct rpc_client *client)
+{
+    struct member_rpc *mr =
+        (struct member_rpc *)((char *)client -
+                              offsetof(struct member_rpc, client));
+    mr->client_open = false;
+    maybe_free(mr);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct member_rpc *mr = h->data;
+    mr->timer_open = false;
+    maybe_free(mr);
 }
 
 void member_rpc_stop(struct member_rpc *mr)
@@ -1188,5 +1251,260 @@ void member_rpc_stop(struct member_rpc *mr)
         return;
     }
     mr->stopping = true;
-    rpc_server_close(&mr->server, on_server_closed);
+    if (mr->timer_open) {
+        uv_close((uv_handle_t *)&mr->promote_timer, on_timer_closed);
+    }
+    if (mr->client_open) {
+        rpc_client_close(&mr->client, on_client_closed);
+    }
+    if (mr->server_open) {
+        rpc_server_close(&mr->server, on_server_closed);
+    }
+    maybe_free(mr);
+}
+
+/* ---- joining: AddMember at start, PromoteMember once caught up -----------
+ * The joiner drives its own promotion (docs/operations.md): it knows when
+ * it has applied what it knows to be committed, and the leader needs no
+ * policy for learners an operator added on purpose. */
+
+#define JOIN_TIMEOUT_MS 5000
+#define JOIN_ATTEMPTS 30
+#define PROMOTE_PERIOD_MS 500
+
+struct join_call
+{
+    bool done;
+    enum rpc_status status;
+    char message[512];
+    Goulettefs__MemberResponse *resp; /* owned when status is OK */
+};
+
+static void join_done(void *data,
+                      enum rpc_status status,
+                      const char *message,
+                      const struct goulette_buf *resp)
+{
+    struct join_call *jc = data;
+    jc->done = true;
+    jc->status = status;
+    snprintf(jc->message, sizeof jc->message, "%s", message);
+    if (status == RPC_STATUS_OK) {
+        jc->resp =
+            goulettefs__member_response__unpack(NULL, resp->len, resp->base);
+        if (jc->resp == NULL) {
+            jc->status = RPC_STATUS_INTERNAL;
+            snprintf(jc->message, sizeof jc->message, "malformed response");
+        }
+    }
+}
+
+static void on_join_client_closed(struct rpc_client *client)
+{
+    (void)client;
+}
+
+/* One AddMember call on a private loop.  @jc is out. */
+static int join_once(struct member_rpc *mr, struct join_call *jc)
+{
+    const struct member *m = mr->m;
+    Goulettefs__AddMemberRequest req = GOULETTEFS__ADD_MEMBER_REQUEST__INIT;
+    struct rpc_client_config cc;
+    struct rpc_client client;
+    struct rpc_client_done done = {join_done, jc};
+    char peer[OPTIONS_HOST_MAX + 16];
+    uv_loop_t loop;
+    int rv;
+
+    memset(jc, 0, sizeof *jc);
+    format_hostport(peer, sizeof peer, &m->opts->peer_listen);
+    req.id = m->id;
+    req.name = (char *)m->opts->name;
+    req.peer_address = peer;
+    req.grpc_address = mr->grpc_address;
+    req.learner = true;
+    rv = uv_loop_init(&loop);
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&cc, 0, sizeof cc);
+    cc.loop = &loop;
+    rv = rpc_client_init(&client, &cc);
+    if (rv == 0) {
+        rv = rpc_client_call_pb(&client, mr->join_address,
+                                "/goulettefs.ClusterService/AddMember",
+                                &req.base, JOIN_TIMEOUT_MS, &done);
+        while (rv == 0 && !jc->done) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        rpc_client_close(&client, on_join_client_closed);
+        while (uv_run(&loop, UV_RUN_DEFAULT) != 0) {
+        }
+    }
+    uv_loop_close(&loop);
+    return rv;
+}
+
+/* Keep the members of @resp, but this one, for the transport. */
+static int keep_peers(struct member_rpc *mr,
+                      const Goulettefs__MemberResponse *resp)
+{
+    size_t i;
+    mr->join_peers = calloc(resp->n_members + 1, sizeof *mr->join_peers);
+    if (mr->join_peers == NULL) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < resp->n_members; i++) {
+        const Goulettefs__Member *o = resp->members[i];
+        struct raft_uv_peer *p = &mr->join_peers[mr->n_join_peers];
+        if (o->id == mr->m->id || o->id == 0 ||
+            strlen(o->peer_address) >= sizeof p->address) {
+            continue;
+        }
+        p->id = o->id;
+        snprintf(p->address, sizeof p->address, "%s", o->peer_address);
+        mr->n_join_peers++;
+    }
+    return 0;
+}
+
+int member_rpc_join(struct member *m)
+{
+    struct member_rpc *mr = alloc_port(m);
+    struct join_call jc;
+    int attempt;
+    int rv = 0;
+
+    if (mr == NULL) {
+        return -ENOMEM;
+    }
+    format_hostport(mr->join_address, sizeof mr->join_address, &m->opts->join);
+    for (attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
+        rv = join_once(mr, &jc);
+        if (rv != 0 || jc.status != RPC_STATUS_UNAVAILABLE) {
+            break;
+        }
+        goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
+                      "joining through %s: %s; retrying", mr->join_address,
+                      jc.message);
+        uv_sleep(1000);
+    }
+    if (rv == 0 && jc.status == RPC_STATUS_FAILED_PRECONDITION) {
+        rv = GOULETTE_ENOTLEADER;
+    } else if (rv == 0 && jc.status == RPC_STATUS_UNAVAILABLE) {
+        rv = GOULETTE_ENOLEADER;
+    } else if (rv == 0 && jc.status != RPC_STATUS_OK) {
+        rv = -EPROTO;
+    } else if (rv == 0 && !jc.resp->success && jc.resp->error_code != -EEXIST) {
+        snprintf(jc.message, sizeof jc.message, "%s", jc.resp->error_message);
+        rv = jc.resp->error_code < 0 ? jc.resp->error_code : -EPROTO;
+    }
+    if (rv == 0) {
+        m->cluster_id = jc.resp->cluster_id;
+        rv = keep_peers(mr, jc.resp);
+    }
+    if (jc.resp != NULL) {
+        goulettefs__member_response__free_unpacked(jc.resp, NULL);
+    }
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
+                      "cannot join the cluster through %s: %s (%s)",
+                      mr->join_address, goulette_strerror(rv), jc.message);
+        free(mr->join_peers);
+        free(mr);
+        return rv;
+    }
+    goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
+                  "joined cluster %016llx through %s as a learner; %u other "
+                  "member(s)",
+                  (unsigned long long)m->cluster_id, mr->join_address,
+                  mr->n_join_peers);
+    m->rpc = mr;
+    return 0;
+}
+
+static void promote_done(void *data,
+                         enum rpc_status status,
+                         const char *message,
+                         const struct goulette_buf *resp)
+{
+    struct member_rpc *mr = data;
+    Goulettefs__MemberResponse *r = NULL;
+
+    mr->promoting = false;
+    if (status == RPC_STATUS_OK) {
+        r = goulettefs__member_response__unpack(NULL, resp->len, resp->base);
+    }
+    if (r != NULL && r->success) {
+        goulette_logf(mr->m->log, GOULETTE_LOG_INFO, "raft",
+                      "promoted to voter");
+    } else if (!mr->stopping) {
+        goulette_logf(mr->m->log, GOULETTE_LOG_INFO, "raft",
+                      "promotion not done yet: %s",
+                      r != NULL ? r->error_message : message);
+    }
+    if (r != NULL) {
+        goulettefs__member_response__free_unpacked(r, NULL);
+    }
+    maybe_free(mr);
+}
+
+static void on_promote_tick(uv_timer_t *t)
+{
+    struct member_rpc *mr = t->data;
+    struct raft_uv_node *node = node_of(mr);
+    Goulettefs__PromoteMemberRequest req =
+        GOULETTEFS__PROMOTE_MEMBER_REQUEST__INIT;
+    struct rpc_client_done done = {promote_done, mr};
+    const struct raft_server *self;
+    struct raft_uv_node_status st;
+
+    if (node == NULL || mr->promoting) {
+        return;
+    }
+    raft_uv_node_status(node, &st);
+    self = st.conf != NULL ? raft_configuration_get(st.conf, mr->m->id) : NULL;
+    if (self != NULL && self->role == RAFT_VOTER) {
+        uv_timer_stop(t); /* done: a voter for good */
+        return;
+    }
+    /* Caught up: in the configuration, following a leader, and applied
+     * everything known to be committed. */
+    if (self == NULL || st.leader == 0 || st.commit == 0 ||
+        st.applied < st.commit) {
+        return;
+    }
+    req.id = mr->m->id;
+    if (rpc_client_call_pb(&mr->client, mr->join_address,
+                           "/goulettefs.ClusterService/PromoteMember",
+                           &req.base, JOIN_TIMEOUT_MS, &done) == 0) {
+        mr->promoting = true;
+    }
+}
+
+static int start_promoter(struct member_rpc *mr)
+{
+    struct rpc_client_config cc;
+    int rv;
+
+    if (mr->join_address[0] == '\0') {
+        format_hostport(mr->join_address, sizeof mr->join_address,
+                        &mr->m->opts->join);
+    }
+    memset(&cc, 0, sizeof cc);
+    cc.loop = mr->m->loop;
+    cc.log = mr->m->log;
+    rv = rpc_client_init(&mr->client, &cc);
+    if (rv != 0) {
+        return rv;
+    }
+    mr->client_open = true;
+    rv = uv_timer_init(mr->m->loop, &mr->promote_timer);
+    if (rv != 0) {
+        return rv;
+    }
+    mr->promote_timer.data = mr;
+    mr->timer_open = true;
+    return uv_timer_start(&mr->promote_timer, on_promote_tick,
+                          PROMOTE_PERIOD_MS, PROMOTE_PERIOD_MS);
 }

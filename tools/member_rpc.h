@@ -30,6 +30,21 @@ int member_rpc_start(struct member *m, struct member_rpc **out);
  * then.  NULL is a no-op. */
 void member_rpc_stop(struct member_rpc *mr);
 
+/* Join a running cluster (--join: the gRPC address of its leader, or of
+ * any member that leads by then).  Called by member_start after the node
+ * started empty and before the transport starts: asks AddMember (as a
+ * learner) with this member's name, peer and gRPC addresses, on a private
+ * loop, retrying while the cluster has no leader (about 30 s), and accepts
+ * "already a member" (a restart).  Sets m->cluster_id from the answer and
+ * allocates m->rpc, which keeps the cluster's members until
+ * member_rpc_start() hands them to the transport (so that the leader's
+ * connections are accepted before the log tells who the members are) and
+ * then asks PromoteMember once this member has caught up.
+ * Errors: GOULETTE_ENOTLEADER (the address is a follower: the log names the
+ * leader), GOULETTE_ENOLEADER, -ENOMEM, -ETIMEDOUT, and the leader's
+ * refusal (GOULETTE_ECONFCHANGE, ...). */
+int member_rpc_join(struct member *m);
+
 /* True when this member knows a leader and has applied everything it knows
  * to be committed: the answer of grpc.health.v1.Health/Check. */
 bool member_rpc_serving(const struct member *m);
