@@ -11,8 +11,8 @@ Each test class starts its own cluster in a temporary directory and stops
 every process it started (by pid), unmounting every mount.
 """
 import os
-import signal
-import subprocess
+import socket
+import struct
 import time
 import unittest
 
@@ -320,6 +320,90 @@ class ProtocolTests(GrpcCluster):
         self.assertEqual(e.details(), "topic lonely 没有可用的broker")
         self.expect_code(grpc.StatusCode.FAILED_PRECONDITION, self.brokers, 2,
                          "lonely", count=3)
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
+END_HEADERS = 0x4
+
+
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", stream & 0x7fffffff) + payload
+
+
+def literal(name, value):
+    """HPACK literal without indexing, new name, no Huffman."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def request_block(path):
+    return (b"\x83\x86" + literal(b":path", path) +
+            literal(b":authority", b"x") +
+            literal(b"content-type", b"application/grpc") +
+            literal(b"te", b"trailers"))
+
+
+def abuse(port, data, preface=True):
+    """Send @data on a raw connection; return every frame type received
+    until the member closed it (or 10 s passed)."""
+    sock = socket.create_connection(("127.0.0.1", port), 10)
+    buf = b""
+    try:
+        sock.sendall((PREFACE + frame(SETTINGS, 0, 0) if preface else b"") +
+                     data)
+        sock.settimeout(10)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            d = sock.recv(65536)
+            if not d:
+                break
+            buf += d
+    except (OSError, socket.timeout):
+        pass
+    finally:
+        sock.close()
+    types = []
+    while len(buf) >= 9:
+        n = int.from_bytes(buf[0:3], "big")
+        types.append(buf[3])
+        buf = buf[9 + n:]
+    return types
+
+
+class AbuseTests(GrpcCluster):
+    """Malformed HTTP/2 at one member: the connection ends, the member (and
+    the cluster) keeps serving everyone else."""
+
+    def assertServes(self):
+        for i in range(3):
+            r = self.health(i).Check(S.health.HealthCheckRequest(),
+                                     timeout=30)
+            self.assertEqual(r.status, S.health.HealthCheckResponse.SERVING)
+        self.assertEqual(self.register(0, "alive%d" % time.monotonic_ns(),
+                                       9900).success, True)
+        self.assertIsNone(self.c.members[0].proc.poll())
+
+    def test_a_garbage_preface_is_closed(self):
+        types = abuse(self.c.members[0].grpc_port,
+                      b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\0" * 64,
+                      preface=False)
+        self.assertNotIn(HEADERS, types)
+        self.assertServes()
+
+    def test_bad_frames_get_goaway(self):
+        for bad in (frame(DATA, 0, 0, b"hello"), frame(PING, 0, 0, b"123")):
+            self.assertIn(GOAWAY, abuse(self.c.members[0].grpc_port, bad))
+        self.assertServes()
+
+    def test_a_stream_reset_storm_gets_goaway(self):
+        path = b"/goulette.SentinelService/GetTopicLeader"
+        storm = b"".join(
+            frame(HEADERS, END_HEADERS, 2 * i + 1, request_block(path)) +
+            frame(RST_STREAM, 0, 2 * i + 1, struct.pack(">I", 8))
+            for i in range(3000))
+        self.assertIn(GOAWAY, abuse(self.c.members[0].grpc_port, storm))
+        self.assertServes()
 
 
 class QuorumTests(GrpcCluster):
