@@ -59,6 +59,9 @@ static void start_node(unsigned proposal_timeout_ms)
     c.seed = 42;
     c.tick_ms = 10;
     c.proposal_timeout_ms = proposal_timeout_ms;
+    /* Elections (and check-quorum) far beyond any proposal timeout here:
+     * a leader that loses its quorum keeps leading while a test looks. */
+    c.election_ticks = 3000;
     c.bootstrap = &conf;
     c.apply = apply_cb;
     ck_assert_int_eq(raft_uv_node_start(&c, &node), 0);
