@@ -929,7 +929,12 @@ static void handle_status(void *data,
  * Leader only.  A follower answers FAILED_PRECONDITION naming the leader;
  * goulettectl then tries its other endpoints (docs/operations.md). */
 
-static void member_reply(struct member_rpc *mr, struct rpc_call *call, int rv)
+/* Answer a membership call with the result @rv and the configuration;
+ * @why (may be NULL) replaces goulette_strerror(rv) as the message. */
+static void member_reply_why(struct member_rpc *mr,
+                             struct rpc_call *call,
+                             int rv,
+                             const char *why)
 {
     Goulettefs__MemberResponse resp = GOULETTEFS__MEMBER_RESPONSE__INIT;
     Goulettefs__Member *members = NULL;
@@ -938,7 +943,9 @@ static void member_reply(struct member_rpc *mr, struct rpc_call *call, int rv)
 
     resp.success = rv == 0;
     resp.error_code = rv;
-    resp.error_message = rv == 0 ? "" : (char *)goulette_strerror(rv);
+    resp.error_message = rv == 0       ? ""
+                         : why != NULL ? (char *)why
+                                       : (char *)goulette_strerror(rv);
     resp.cluster_id = mr->m->cluster_id;
     if (node_of(mr) != NULL && members_of(mr, &members, &ptrs, &n) == 0) {
         resp.members = ptrs;
@@ -947,6 +954,11 @@ static void member_reply(struct member_rpc *mr, struct rpc_call *call, int rv)
     (void)rpc_call_reply_pb(call, &resp.base);
     free(members);
     free(ptrs);
+}
+
+static void member_reply(struct member_rpc *mr, struct rpc_call *call, int rv)
+{
+    member_reply_why(mr, call, rv, NULL);
 }
 
 /* Answer a call that reached a member that does not lead. */
@@ -1105,6 +1117,10 @@ static void handle_transfer(void *data,
                                member_named(req->target_name, req->target_id));
     if (rv == GOULETTE_ENOTLEADER || rv == GOULETTE_ENOLEADER) {
         not_leader(mr, call);
+    } else if (rv == GOULETTE_ENOTFOUND) {
+        member_reply_why(mr, call, rv,
+                         "no such voter: the target is not a member, is "
+                         "still a learner, or is the leader itself");
     } else {
         member_reply(mr, call, rv);
     }

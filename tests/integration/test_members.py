@@ -224,6 +224,7 @@ class CtlTest(unittest.TestCase):
         rc, _, err = ctl("transfer", "nobody",
                          endpoints=self.eps(self.c.members))
         self.assertEqual(rc, 1)
+        self.assertIn("no such voter", err)
         rc, _, err = ctl("brokers", "never-placed",
                          endpoints=self.eps(self.c.members))
         self.assertEqual(rc, 1)
