@@ -201,6 +201,15 @@ class SentinelTests(GrpcCluster):
             self.assertIn('"broker_id":"%s"' % first.broker_id,
                           m.read("topics", topic).split("},")[0])
 
+    def test_concurrent_first_requests_place_a_topic_once(self):
+        topic = "race-%d" % os.getpid()
+        futs = [self.sentinel(k % 3).GetTopicLeader.future(
+            S.pb.GetTopicLeaderRequest(topic=topic, replica_count=3),
+            timeout=30) for k in range(30)]
+        leaders = {f.result().leader.broker_id for f in futs}
+        self.assertEqual(len(leaders), 1)
+        self.assertEqual(self.brokers(0, topic).version, 1)
+
     def test_unreachable_leader_is_replaced(self):
         topic = "unr-%d" % os.getpid()
         before = self.brokers(0, topic, count=3)
