@@ -27,6 +27,7 @@
 #include "goulette.pb-c.h"
 #include "goulettefs.pb-c.h"
 #include "member.h"
+#include "member_rpc_int.h"
 
 /* Goulette's texts (goulette-sentinel.md §1.3-§1.7). */
 #define MSG_KEEPALIVE_OK "心跳续约成功"
@@ -38,50 +39,6 @@
 #define MSG_NOT_ENOUGH "topic %s 可用broker不足"
 #define MSG_NO_LEADER_ADDR "无法获取leader地址"
 
-struct member_rpc
-{
-    struct member *m; /* borrowed */
-    struct rpc_server server;
-    struct rpc_health health;
-    bool server_open; /* initialized, close callback not yet run */
-    bool stopping;
-    unsigned ops; /* ops in flight: each must finish before the free */
-    char grpc_address[OPTIONS_HOST_MAX + 16]; /* this port, "host:port" */
-
-    /* A joining member (--join): */
-    struct raft_uv_peer *join_peers; /* owned; the cluster's members, for the
-                                        transport until the log names them */
-    unsigned n_join_peers;
-    char join_address[OPTIONS_HOST_MAX + 16]; /* --join, "host:port" */
-    struct rpc_client client;                 /* PromoteMember calls */
-    bool client_open;         /* initialized, close callback not yet run */
-    uv_timer_t promote_timer; /* checks whether we caught up */
-    bool timer_open;          /* initialized, close callback not yet run */
-    bool promoting;           /* a PromoteMember call is in flight */
-};
-
-enum op_kind {
-    OP_TOPIC_LEADER = 1, /* SentinelService/GetTopicLeader */
-    OP_GET_BROKERS,      /* ClusterService/GetBrokers */
-    OP_KEEPALIVE,
-    OP_REGISTER,
-    OP_UNREGISTER,
-    OP_MEMBER, /* ClusterService membership change */
-};
-
-struct op
-{
-    struct member_proposal proposal; /* first: member_propose's arg */
-    struct member_rpc *mr;
-    struct rpc_call *call; /* finished exactly once */
-    enum op_kind kind;
-    char *topic;            /* owned; topic ops */
-    uint32_t replica_count; /* as requested */
-    bool unreachable;       /* GetTopicLeader with unreachable_brokers */
-    bool placed; /* this op's command made the assignment (last_heartbeat
-                    is then the leader's, §1.4.2a; else the record's) */
-};
-
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -89,7 +46,7 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void maybe_free(struct member_rpc *mr)
+void member_rpc__maybe_free(struct member_rpc *mr)
 {
     if (mr->stopping && !mr->server_open && !mr->client_open &&
         !mr->timer_open && mr->ops == 0 && !mr->promoting) {
@@ -98,9 +55,9 @@ static void maybe_free(struct member_rpc *mr)
     }
 }
 
-static struct op *op_new(struct member_rpc *mr,
-                         struct rpc_call *call,
-                         enum op_kind kind)
+struct op *member_rpc__op_new(struct member_rpc *mr,
+                              struct rpc_call *call,
+                              enum op_kind kind)
 {
     struct op *op = calloc(1, sizeof *op);
     if (op == NULL) {
@@ -113,17 +70,17 @@ static struct op *op_new(struct member_rpc *mr,
     return op;
 }
 
-static void op_free(struct op *op)
+void member_rpc__op_free(struct op *op)
 {
     struct member_rpc *mr = op->mr;
     free(op->topic);
     free(op);
     mr->ops--;
-    maybe_free(mr);
+    member_rpc__maybe_free(mr);
 }
 
 /* The node, or NULL once the member stops taking work. */
-static struct raft_uv_node *node_of(const struct member_rpc *mr)
+struct raft_uv_node *member_rpc__node(const struct member_rpc *mr)
 {
     if (mr->stopping || mr->m->stopping) {
         return NULL;
@@ -133,7 +90,7 @@ static struct raft_uv_node *node_of(const struct member_rpc *mr)
 
 static int read_index(struct op *op, raft_uv_read_cb cb)
 {
-    struct raft_uv_node *node = node_of(op->mr);
+    struct raft_uv_node *node = member_rpc__node(op->mr);
     if (node == NULL) {
         return GOULETTE_ESHUTDOWN;
     }
@@ -144,7 +101,7 @@ static int propose(struct op *op,
                    const struct store_cmd *cmd,
                    void (*done)(struct member_proposal *p, int rv))
 {
-    if (node_of(op->mr) == NULL) {
+    if (member_rpc__node(op->mr) == NULL) {
         return GOULETTE_ESHUTDOWN;
     }
     op->proposal.mutation = NULL;
@@ -215,10 +172,10 @@ static bool has_nul(const ProtobufCMessageDescriptor *d,
 
 /* Decode @req as @d, or answer the call as grpc-go does and return NULL.
  * *@nul tells whether a string field holds a NUL byte. */
-static ProtobufCMessage *unpack(struct rpc_call *call,
-                                const ProtobufCMessageDescriptor *d,
-                                const struct goulette_buf *req,
-                                bool *nul)
+ProtobufCMessage *member_rpc__unpack(struct rpc_call *call,
+                                     const ProtobufCMessageDescriptor *d,
+                                     const struct goulette_buf *req,
+                                     bool *nul)
 {
     ProtobufCMessage *pb =
         protobuf_c_message_unpack(d, NULL, req->len, req->base);
@@ -259,7 +216,7 @@ static void leader_fail(struct op *op, int rv)
         snprintf(msg, sizeof msg, "%s", goulette_strerror(rv));
     }
     (void)rpc_call_fail(op->call, RPC_STATUS_UNKNOWN, msg);
-    op_free(op);
+    member_rpc__op_free(op);
 }
 
 /* The replica that leads: the first of the record whose broker exists and
@@ -303,7 +260,7 @@ static void leader_reply(struct op *op)
     info.last_heartbeat = &ts;
     resp.leader = &info;
     (void)rpc_call_reply_pb(op->call, &resp.base);
-    op_free(op);
+    member_rpc__op_free(op);
 }
 
 static void generated(struct member_proposal *p, int rv)
@@ -384,15 +341,15 @@ static void handle_topic_leader(void *data,
     size_t i;
     int rv;
 
-    req = (Goulette__GetTopicLeaderRequest *)unpack(
+    req = (Goulette__GetTopicLeaderRequest *)member_rpc__unpack(
         call, &goulette__get_topic_leader_request__descriptor, body, &nul);
     if (req == NULL) {
         return;
     }
-    op = op_new(mr, call, OP_TOPIC_LEADER);
+    op = member_rpc__op_new(mr, call, OP_TOPIC_LEADER);
     if (op == NULL || (op->topic = strdup(req->topic)) == NULL) {
         if (op != NULL) {
-            op_free(op);
+            member_rpc__op_free(op);
         }
         (void)rpc_call_fail(call, RPC_STATUS_RESOURCE_EXHAUSTED,
                             "out of memory");
@@ -511,7 +468,7 @@ static void broker_done(struct member_proposal *p, int rv)
 {
     struct op *op = (struct op *)p;
     broker_answer(op->call, op->kind, rv);
-    op_free(op);
+    member_rpc__op_free(op);
 }
 
 /* Propose @cmd for the broker RPC @kind and answer once it is applied. */
@@ -520,7 +477,7 @@ static void broker_propose(struct member_rpc *mr,
                            enum op_kind kind,
                            const struct store_cmd *cmd)
 {
-    struct op *op = op_new(mr, call, kind);
+    struct op *op = member_rpc__op_new(mr, call, kind);
     int rv;
 
     if (op == NULL) {
@@ -530,7 +487,7 @@ static void broker_propose(struct member_rpc *mr,
     rv = propose(op, cmd, broker_done);
     if (rv != 0) {
         broker_answer(call, kind, rv);
-        op_free(op);
+        member_rpc__op_free(op);
     }
 }
 
@@ -545,7 +502,7 @@ static void handle_keepalive(void *data,
     bool nul;
     int rv;
 
-    req = (Goulette__KeepAliveRequest *)unpack(
+    req = (Goulette__KeepAliveRequest *)member_rpc__unpack(
         call, &goulette__keep_alive_request__descriptor, body, &nul);
     if (req == NULL) {
         return;
@@ -558,12 +515,15 @@ static void handle_keepalive(void *data,
         broker_answer(call, OP_KEEPALIVE, rv);
         goto out;
     }
-    /* KeepAlive never waits when nothing would change: a known, healthy
-     * broker at the same address is answered from this member's state at
-     * once (issue 8 moves heartbeat times into the leader's memory). */
+    /* On the leader, KeepAlive never waits when nothing would change: a
+     * known, healthy broker at the same address is noted in the leader's
+     * memory (member_liveness_heartbeat, issue 8) and answered at once.
+     * Elsewhere the renewal must reach the leader: it goes as a keepalive
+     * command, which the leader counts as a heartbeat when it commits. */
     if (store_sm_broker_get(mr->m->sm, req->broker_id, &b) == 0 &&
         b.status == STORE_BROKER_HEALTHY &&
-        strcmp(b.address, req->address) == 0) {
+        strcmp(b.address, req->address) == 0 &&
+        member_liveness_heartbeat(mr->m, req->broker_id) == 0) {
         broker_answer(call, OP_KEEPALIVE, 0);
         goto out;
     }
@@ -588,7 +548,7 @@ static void handle_register(void *data,
     size_t i;
     int rv;
 
-    req = (Goulette__RegisterBrokerRequest *)unpack(
+    req = (Goulette__RegisterBrokerRequest *)member_rpc__unpack(
         call, &goulette__register_broker_request__descriptor, body, &nul);
     if (req == NULL) {
         return;
@@ -625,7 +585,7 @@ static void handle_unregister(void *data,
     struct store_cmd cmd;
     bool nul;
 
-    req = (Goulette__UnregisterBrokerRequest *)unpack(
+    req = (Goulette__UnregisterBrokerRequest *)member_rpc__unpack(
         call, &goulette__unregister_broker_request__descriptor, body, &nul);
     if (req == NULL) {
         return;
@@ -656,7 +616,7 @@ static void brokers_fail(struct op *op, int rv)
         snprintf(msg, sizeof msg, "%s", goulette_strerror(rv));
     }
     (void)rpc_call_fail(op->call, rpc_status_from(rv), msg);
-    op_free(op);
+    member_rpc__op_free(op);
 }
 
 static void brokers_reply(struct op *op)
@@ -720,7 +680,7 @@ static void brokers_reply(struct op *op)
     ts.seconds = v.timestamp;
     resp.timestamp = &ts;
     (void)rpc_call_reply_pb(op->call, &resp.base);
-    op_free(op);
+    member_rpc__op_free(op);
 out:
     free(infos);
     free(ptrs);
@@ -769,7 +729,7 @@ static void handle_get_brokers(void *data,
     bool nul;
     int rv;
 
-    req = (Goulettefs__GetBrokersRequest *)unpack(
+    req = (Goulettefs__GetBrokersRequest *)member_rpc__unpack(
         call, &goulettefs__get_brokers_request__descriptor, body, &nul);
     if (req == NULL) {
         return;
@@ -780,10 +740,10 @@ static void handle_get_brokers(void *data,
                             "invalid topic name");
         goto out;
     }
-    op = op_new(mr, call, OP_GET_BROKERS);
+    op = member_rpc__op_new(mr, call, OP_GET_BROKERS);
     if (op == NULL || (op->topic = strdup(req->topic)) == NULL) {
         if (op != NULL) {
-            op_free(op);
+            member_rpc__op_free(op);
         }
         (void)rpc_call_fail(call, RPC_STATUS_RESOURCE_EXHAUSTED,
                             "out of memory");
@@ -825,309 +785,6 @@ static int health_check(void *data, const char *service)
 /* The members of the configuration as protobuf messages.  @out (calloc'd
  * array of @n, caller frees it and @ptrs) borrows the configuration's
  * strings.  Errors: -ENOMEM. */
-static int members_of(const struct member_rpc *mr,
-                      Goulettefs__Member **out,
-                      Goulettefs__Member ***ptrs,
-                      size_t *n)
-{
-    const struct member *m = mr->m;
-    const struct raft *r = raft_uv_node_raft(m->node);
-    struct raft_uv_node_status st;
-    unsigned i;
-
-    raft_uv_node_status(m->node, &st);
-    *n = st.conf != NULL ? st.conf->n : 0;
-    *out = calloc(*n + 1, sizeof **out);
-    *ptrs = calloc(*n + 1, sizeof **ptrs);
-    if (*out == NULL || *ptrs == NULL) {
-        free(*out);
-        free(*ptrs);
-        return -ENOMEM;
-    }
-    for (i = 0; i < *n; i++) {
-        const struct raft_server *s = &st.conf->servers[i];
-        Goulettefs__Member init = GOULETTEFS__MEMBER__INIT;
-        Goulettefs__Member *o = &(*out)[i];
-        const char *name = member_name_of(m, s->id);
-        raft_index match = 0;
-        *o = init;
-        o->id = s->id;
-        o->peer_address = (char *)s->address;
-        if (s->id == m->id) {
-            o->grpc_address = (char *)mr->grpc_address;
-        }
-        o->learner = s->role == RAFT_LEARNER;
-        o->leader = s->id == st.leader;
-        if (raft_progress(r, s->id, &match) == 0) {
-            o->match_index = match;
-        } else if (s->id == m->id && st.state == RAFT_LEADER) {
-            o->match_index = st.last;
-        }
-        if (name != NULL) {
-            o->name = (char *)name;
-        }
-        (*ptrs)[i] = o;
-    }
-    return 0;
-}
-
-static void handle_status(void *data,
-                          struct rpc_call *call,
-                          const struct goulette_buf *body)
-{
-    struct member_rpc *mr = data;
-    struct member *m = mr->m;
-    Goulettefs__StatusResponse resp = GOULETTEFS__STATUS_RESPONSE__INIT;
-    Goulettefs__Member *members = NULL;
-    Goulettefs__Member **ptrs = NULL;
-    struct raft_uv_node_status st;
-    const char *leader_name;
-    size_t n = 0;
-    bool nul;
-    ProtobufCMessage *req =
-        unpack(call, &goulettefs__status_request__descriptor, body, &nul);
-
-    if (req == NULL) {
-        return;
-    }
-    protobuf_c_message_free_unpacked(req, NULL);
-    if (node_of(mr) == NULL) {
-        (void)rpc_call_fail(call, RPC_STATUS_UNAVAILABLE, "shutting down");
-        return;
-    }
-    if (members_of(mr, &members, &ptrs, &n) != 0) {
-        (void)rpc_call_fail(call, RPC_STATUS_RESOURCE_EXHAUSTED,
-                            "out of memory");
-        return;
-    }
-    raft_uv_node_status(m->node, &st);
-    resp.member_id = m->id;
-    resp.member_name = (char *)m->opts->name;
-    resp.state = (char *)raft_state_name(st.state);
-    if (st.conf != NULL && raft_configuration_get(st.conf, m->id) != NULL &&
-        raft_configuration_get(st.conf, m->id)->role == RAFT_LEARNER) {
-        resp.state = "learner";
-    }
-    resp.leader_id = st.leader;
-    leader_name = member_name_of(m, st.leader);
-    if (leader_name != NULL) {
-        resp.leader_name = (char *)leader_name;
-    }
-    resp.term = st.term;
-    resp.commit_index = st.commit;
-    resp.applied_index = st.applied;
-    resp.members = ptrs;
-    resp.n_members = n;
-    resp.serving = member_rpc_serving(m);
-    resp.cluster_id = m->cluster_id;
-    (void)rpc_call_reply_pb(call, &resp.base);
-    free(members);
-    free(ptrs);
-}
-
-/* ---- ClusterService membership -------------------------------------------
- * Leader only.  A follower answers FAILED_PRECONDITION naming the leader;
- * goulettectl then tries its other endpoints (docs/operations.md). */
-
-/* Answer a membership call with the result @rv and the configuration;
- * @why (may be NULL) replaces goulette_strerror(rv) as the message. */
-static void member_reply_why(struct member_rpc *mr,
-                             struct rpc_call *call,
-                             int rv,
-                             const char *why)
-{
-    Goulettefs__MemberResponse resp = GOULETTEFS__MEMBER_RESPONSE__INIT;
-    Goulettefs__Member *members = NULL;
-    Goulettefs__Member **ptrs = NULL;
-    size_t n = 0;
-
-    resp.success = rv == 0;
-    resp.error_code = rv;
-    resp.error_message = rv == 0       ? ""
-                         : why != NULL ? (char *)why
-                                       : (char *)goulette_strerror(rv);
-    resp.cluster_id = mr->m->cluster_id;
-    if (node_of(mr) != NULL && members_of(mr, &members, &ptrs, &n) == 0) {
-        resp.members = ptrs;
-        resp.n_members = n;
-    }
-    (void)rpc_call_reply_pb(call, &resp.base);
-    free(members);
-    free(ptrs);
-}
-
-static void member_reply(struct member_rpc *mr, struct rpc_call *call, int rv)
-{
-    member_reply_why(mr, call, rv, NULL);
-}
-
-/* Answer a call that reached a member that does not lead. */
-static void not_leader(struct member_rpc *mr, struct rpc_call *call)
-{
-    struct raft_uv_node_status st;
-    const struct raft_server *s = NULL;
-    const char *name;
-    char msg[RAFT_ADDRESS_MAX + OPTIONS_NAME_MAX + 96];
-
-    raft_uv_node_status(mr->m->node, &st);
-    if (st.leader == 0) {
-        (void)rpc_call_fail(call, RPC_STATUS_UNAVAILABLE,
-                            goulette_strerror(GOULETTE_ENOLEADER));
-        return;
-    }
-    if (st.conf != NULL) {
-        s = raft_configuration_get(st.conf, st.leader);
-    }
-    name = member_name_of(mr->m, st.leader);
-    snprintf(msg, sizeof msg,
-             "not the leader: the leader is %s (id %016llx, peer %s)",
-             name != NULL ? name : "unnamed", (unsigned long long)st.leader,
-             s != NULL ? s->address : "?");
-    (void)rpc_call_fail(call, RPC_STATUS_FAILED_PRECONDITION, msg);
-}
-
-static void member_changed(void *arg, int rv, raft_index index)
-{
-    struct op *op = arg;
-    (void)index;
-    member_reply(op->mr, op->call, rv);
-    op_free(op);
-}
-
-/* The member a request names: by name (its id derives from it) or by id. */
-static raft_id member_named(const char *name, uint64_t id)
-{
-    return name != NULL && name[0] != '\0' ? member_id_of(name) : id;
-}
-
-/* Run conf change @type for @id on the leader and answer when committed. */
-static void change(struct member_rpc *mr,
-                   struct rpc_call *call,
-                   enum raft_conf_change_type type,
-                   raft_id id,
-                   const char *address)
-{
-    struct raft_uv_node *node = node_of(mr);
-    struct op *op;
-    int rv;
-
-    if (node == NULL) {
-        (void)rpc_call_fail(call, RPC_STATUS_UNAVAILABLE, "shutting down");
-        return;
-    }
-    if (id == 0) {
-        (void)rpc_call_fail(call, RPC_STATUS_INVALID_ARGUMENT,
-                            "no member named");
-        return;
-    }
-    op = op_new(mr, call, OP_MEMBER);
-    if (op == NULL) {
-        (void)rpc_call_fail(call, RPC_STATUS_RESOURCE_EXHAUSTED,
-                            "out of memory");
-        return;
-    }
-    rv = raft_uv_node_change(node, type, id, address, member_changed, op);
-    if (rv == GOULETTE_ENOTLEADER || rv == GOULETTE_ENOLEADER) {
-        not_leader(mr, call);
-        op_free(op);
-    } else if (rv != 0) {
-        member_reply(mr, call, rv);
-        op_free(op);
-    }
-}
-
-static void handle_add_member(void *data,
-                              struct rpc_call *call,
-                              const struct goulette_buf *body)
-{
-    struct member_rpc *mr = data;
-    Goulettefs__AddMemberRequest *req;
-    bool nul;
-
-    req = (Goulettefs__AddMemberRequest *)unpack(
-        call, &goulettefs__add_member_request__descriptor, body, &nul);
-    if (req == NULL) {
-        return;
-    }
-    if (nul || store_address_check(req->peer_address,
-                                   strlen(req->peer_address)) != 0) {
-        (void)rpc_call_fail(call, RPC_STATUS_INVALID_ARGUMENT,
-                            "peer_address must be host:port");
-    } else {
-        change(mr, call, RAFT_CONF_ADD_LEARNER,
-               member_named(req->name, req->id), req->peer_address);
-    }
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-}
-
-static void handle_promote_member(void *data,
-                                  struct rpc_call *call,
-                                  const struct goulette_buf *body)
-{
-    struct member_rpc *mr = data;
-    Goulettefs__PromoteMemberRequest *req;
-    bool nul;
-
-    req = (Goulettefs__PromoteMemberRequest *)unpack(
-        call, &goulettefs__promote_member_request__descriptor, body, &nul);
-    if (req == NULL) {
-        return;
-    }
-    change(mr, call, RAFT_CONF_PROMOTE, member_named(req->name, req->id), NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-}
-
-static void handle_remove_member(void *data,
-                                 struct rpc_call *call,
-                                 const struct goulette_buf *body)
-{
-    struct member_rpc *mr = data;
-    Goulettefs__RemoveMemberRequest *req;
-    bool nul;
-
-    req = (Goulettefs__RemoveMemberRequest *)unpack(
-        call, &goulettefs__remove_member_request__descriptor, body, &nul);
-    if (req == NULL) {
-        return;
-    }
-    change(mr, call, RAFT_CONF_REMOVE, member_named(req->name, req->id), NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-}
-
-static void handle_transfer(void *data,
-                            struct rpc_call *call,
-                            const struct goulette_buf *body)
-{
-    struct member_rpc *mr = data;
-    Goulettefs__TransferLeadershipRequest *req;
-    struct raft_uv_node *node = node_of(mr);
-    bool nul;
-    int rv;
-
-    req = (Goulettefs__TransferLeadershipRequest *)unpack(
-        call, &goulettefs__transfer_leadership_request__descriptor, body, &nul);
-    if (req == NULL) {
-        return;
-    }
-    if (node == NULL) {
-        (void)rpc_call_fail(call, RPC_STATUS_UNAVAILABLE, "shutting down");
-        goto out;
-    }
-    rv = raft_uv_node_transfer(node,
-                               member_named(req->target_name, req->target_id));
-    if (rv == GOULETTE_ENOTLEADER || rv == GOULETTE_ENOLEADER) {
-        not_leader(mr, call);
-    } else if (rv == GOULETTE_ENOTFOUND) {
-        member_reply_why(mr, call, rv,
-                         "no such voter: the target is not a member, is "
-                         "still a learner, or is the leader itself");
-    } else {
-        member_reply(mr, call, rv);
-    }
-out:
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-}
-
 /* ---- start and stop ------------------------------------------------------
  */
 
@@ -1143,11 +800,14 @@ static const struct
     {"/goulette.SentinelService/RegisterBroker", handle_register},
     {"/goulette.SentinelService/UnregisterBroker", handle_unregister},
     {"/goulettefs.ClusterService/GetBrokers", handle_get_brokers},
-    {"/goulettefs.ClusterService/Status", handle_status},
-    {"/goulettefs.ClusterService/AddMember", handle_add_member},
-    {"/goulettefs.ClusterService/RemoveMember", handle_remove_member},
-    {"/goulettefs.ClusterService/PromoteMember", handle_promote_member},
-    {"/goulettefs.ClusterService/TransferLeadership", handle_transfer},
+    {"/goulettefs.ClusterService/Status", member_rpc__handle_status},
+    {"/goulettefs.ClusterService/AddMember", member_rpc__handle_add_member},
+    {"/goulettefs.ClusterService/RemoveMember",
+     member_rpc__handle_remove_member},
+    {"/goulettefs.ClusterService/PromoteMember",
+     member_rpc__handle_promote_member},
+    {"/goulettefs.ClusterService/TransferLeadership",
+     member_rpc__handle_transfer},
 };
 
 static void on_server_closed(struct rpc_server *server)
@@ -1156,30 +816,28 @@ static void on_server_closed(struct rpc_server *server)
         (struct member_rpc *)((char *)server -
                               offsetof(struct member_rpc, server));
     mr->server_open = false;
-    maybe_free(mr);
+    member_rpc__maybe_free(mr);
 }
 
-static void format_hostport(char *buf,
-                            size_t size,
-                            const struct options_hostport *hp)
+void member_rpc__hostport(char *buf,
+                          size_t size,
+                          const struct options_hostport *hp)
 {
     snprintf(buf, size, strchr(hp->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
              hp->host, (unsigned)hp->port);
 }
 
-static struct member_rpc *alloc_port(struct member *m)
+struct member_rpc *member_rpc__alloc(struct member *m)
 {
     struct member_rpc *mr = calloc(1, sizeof *mr);
     if (mr == NULL) {
         return NULL;
     }
     mr->m = m;
-    format_hostport(mr->grpc_address, sizeof mr->grpc_address,
-                    &m->opts->grpc_listen);
+    member_rpc__hostport(mr->grpc_address, sizeof mr->grpc_address,
+                         &m->opts->grpc_listen);
     return mr;
 }
-
-static int start_promoter(struct member_rpc *mr);
 
 int member_rpc_start(struct member *m, struct member_rpc **out)
 {
@@ -1190,7 +848,7 @@ int member_rpc_start(struct member *m, struct member_rpc **out)
     int rv;
 
     if (mr == NULL) {
-        mr = alloc_port(m);
+        mr = member_rpc__alloc(m);
         if (mr == NULL) {
             return -ENOMEM;
         }
@@ -1231,7 +889,7 @@ int member_rpc_start(struct member *m, struct member_rpc **out)
         rv = rpc_server_start(&mr->server);
     }
     if (rv == 0 && m->opts->has_join) {
-        rv = start_promoter(mr);
+        rv = member_rpc__start_promoter(mr);
     }
     if (rv != 0) {
         goulette_logf(m->log, GOULETTE_LOG_ERROR, "rpc",
@@ -1251,14 +909,14 @@ static void on_client_closed(struct rpc_client *client)
         (struct member_rpc *)((char *)client -
                               offsetof(struct member_rpc, client));
     mr->client_open = false;
-    maybe_free(mr);
+    member_rpc__maybe_free(mr);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     struct member_rpc *mr = h->data;
     mr->timer_open = false;
-    maybe_free(mr);
+    member_rpc__maybe_free(mr);
 }
 
 void member_rpc_stop(struct member_rpc *mr)
@@ -1276,251 +934,5 @@ void member_rpc_stop(struct member_rpc *mr)
     if (mr->server_open) {
         rpc_server_close(&mr->server, on_server_closed);
     }
-    maybe_free(mr);
-}
-
-/* ---- joining: AddMember at start, PromoteMember once caught up -----------
- * The joiner drives its own promotion (docs/operations.md): it knows when
- * it has applied what it knows to be committed, and the leader needs no
- * policy for learners an operator added on purpose. */
-
-#define JOIN_TIMEOUT_MS 5000
-#define JOIN_ATTEMPTS 30
-#define PROMOTE_PERIOD_MS 500
-
-struct join_call
-{
-    bool done;
-    enum rpc_status status;
-    char message[512];
-    Goulettefs__MemberResponse *resp; /* owned when status is OK */
-};
-
-static void join_done(void *data,
-                      enum rpc_status status,
-                      const char *message,
-                      const struct goulette_buf *resp)
-{
-    struct join_call *jc = data;
-    jc->done = true;
-    jc->status = status;
-    snprintf(jc->message, sizeof jc->message, "%s", message);
-    if (status == RPC_STATUS_OK) {
-        jc->resp =
-            goulettefs__member_response__unpack(NULL, resp->len, resp->base);
-        if (jc->resp == NULL) {
-            jc->status = RPC_STATUS_INTERNAL;
-            snprintf(jc->message, sizeof jc->message, "malformed response");
-        }
-    }
-}
-
-static void on_join_client_closed(struct rpc_client *client)
-{
-    (void)client;
-}
-
-/* One AddMember call on a private loop.  @jc is out. */
-static int join_once(struct member_rpc *mr, struct join_call *jc)
-{
-    const struct member *m = mr->m;
-    Goulettefs__AddMemberRequest req = GOULETTEFS__ADD_MEMBER_REQUEST__INIT;
-    struct rpc_client_config cc;
-    struct rpc_client client;
-    struct rpc_client_done done = {join_done, jc};
-    char peer[OPTIONS_HOST_MAX + 16];
-    uv_loop_t loop;
-    int rv;
-
-    memset(jc, 0, sizeof *jc);
-    format_hostport(peer, sizeof peer, &m->opts->peer_listen);
-    req.id = m->id;
-    req.name = (char *)m->opts->name;
-    req.peer_address = peer;
-    req.grpc_address = mr->grpc_address;
-    req.learner = true;
-    rv = uv_loop_init(&loop);
-    if (rv != 0) {
-        return rv;
-    }
-    memset(&cc, 0, sizeof cc);
-    cc.loop = &loop;
-    rv = rpc_client_init(&client, &cc);
-    if (rv == 0) {
-        rv = rpc_client_call_pb(&client, mr->join_address,
-                                "/goulettefs.ClusterService/AddMember",
-                                &req.base, JOIN_TIMEOUT_MS, &done);
-        while (rv == 0 && !jc->done) {
-            uv_run(&loop, UV_RUN_ONCE);
-        }
-        rpc_client_close(&client, on_join_client_closed);
-        while (uv_run(&loop, UV_RUN_DEFAULT) != 0) {
-        }
-    }
-    uv_loop_close(&loop);
-    return rv;
-}
-
-/* Keep the members of @resp, but this one, for the transport. */
-static int keep_peers(struct member_rpc *mr,
-                      const Goulettefs__MemberResponse *resp)
-{
-    size_t i;
-    mr->join_peers = calloc(resp->n_members + 1, sizeof *mr->join_peers);
-    if (mr->join_peers == NULL) {
-        return -ENOMEM;
-    }
-    for (i = 0; i < resp->n_members; i++) {
-        const Goulettefs__Member *o = resp->members[i];
-        struct raft_uv_peer *p = &mr->join_peers[mr->n_join_peers];
-        if (o->id == mr->m->id || o->id == 0 ||
-            strlen(o->peer_address) >= sizeof p->address) {
-            continue;
-        }
-        p->id = o->id;
-        snprintf(p->address, sizeof p->address, "%s", o->peer_address);
-        mr->n_join_peers++;
-    }
-    return 0;
-}
-
-int member_rpc_join(struct member *m)
-{
-    struct member_rpc *mr = alloc_port(m);
-    struct join_call jc;
-    int attempt;
-    int rv = 0;
-
-    if (mr == NULL) {
-        return -ENOMEM;
-    }
-    format_hostport(mr->join_address, sizeof mr->join_address, &m->opts->join);
-    for (attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
-        rv = join_once(mr, &jc);
-        if (rv != 0 || jc.status != RPC_STATUS_UNAVAILABLE) {
-            break;
-        }
-        goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
-                      "joining through %s: %s; retrying", mr->join_address,
-                      jc.message);
-        uv_sleep(1000);
-    }
-    if (rv == 0 && jc.status == RPC_STATUS_FAILED_PRECONDITION) {
-        rv = GOULETTE_ENOTLEADER;
-    } else if (rv == 0 && jc.status == RPC_STATUS_UNAVAILABLE) {
-        rv = GOULETTE_ENOLEADER;
-    } else if (rv == 0 && jc.status != RPC_STATUS_OK) {
-        rv = -EPROTO;
-    } else if (rv == 0 && !jc.resp->success && jc.resp->error_code != -EEXIST) {
-        snprintf(jc.message, sizeof jc.message, "%s", jc.resp->error_message);
-        rv = jc.resp->error_code < 0 ? jc.resp->error_code : -EPROTO;
-    }
-    if (rv == 0) {
-        m->cluster_id = jc.resp->cluster_id;
-        rv = keep_peers(mr, jc.resp);
-    }
-    if (jc.resp != NULL) {
-        goulettefs__member_response__free_unpacked(jc.resp, NULL);
-    }
-    if (rv != 0) {
-        goulette_logf(m->log, GOULETTE_LOG_ERROR, "raft",
-                      "cannot join the cluster through %s: %s (%s)",
-                      mr->join_address, goulette_strerror(rv), jc.message);
-        free(mr->join_peers);
-        free(mr);
-        return rv;
-    }
-    goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
-                  "joined cluster %016llx through %s as a learner; %u other "
-                  "member(s)",
-                  (unsigned long long)m->cluster_id, mr->join_address,
-                  mr->n_join_peers);
-    m->rpc = mr;
-    return 0;
-}
-
-static void promote_done(void *data,
-                         enum rpc_status status,
-                         const char *message,
-                         const struct goulette_buf *resp)
-{
-    struct member_rpc *mr = data;
-    Goulettefs__MemberResponse *r = NULL;
-
-    mr->promoting = false;
-    if (status == RPC_STATUS_OK) {
-        r = goulettefs__member_response__unpack(NULL, resp->len, resp->base);
-    }
-    if (r != NULL && r->success) {
-        goulette_logf(mr->m->log, GOULETTE_LOG_INFO, "raft",
-                      "promoted to voter");
-    } else if (!mr->stopping) {
-        goulette_logf(mr->m->log, GOULETTE_LOG_INFO, "raft",
-                      "promotion not done yet: %s",
-                      r != NULL ? r->error_message : message);
-    }
-    if (r != NULL) {
-        goulettefs__member_response__free_unpacked(r, NULL);
-    }
-    maybe_free(mr);
-}
-
-static void on_promote_tick(uv_timer_t *t)
-{
-    struct member_rpc *mr = t->data;
-    struct raft_uv_node *node = node_of(mr);
-    Goulettefs__PromoteMemberRequest req =
-        GOULETTEFS__PROMOTE_MEMBER_REQUEST__INIT;
-    struct rpc_client_done done = {promote_done, mr};
-    const struct raft_server *self;
-    struct raft_uv_node_status st;
-
-    if (node == NULL || mr->promoting) {
-        return;
-    }
-    raft_uv_node_status(node, &st);
-    self = st.conf != NULL ? raft_configuration_get(st.conf, mr->m->id) : NULL;
-    if (self != NULL && self->role == RAFT_VOTER) {
-        uv_timer_stop(t); /* done: a voter for good */
-        return;
-    }
-    /* Caught up: in the configuration, following a leader, and applied
-     * everything known to be committed. */
-    if (self == NULL || st.leader == 0 || st.commit == 0 ||
-        st.applied < st.commit) {
-        return;
-    }
-    req.id = mr->m->id;
-    if (rpc_client_call_pb(&mr->client, mr->join_address,
-                           "/goulettefs.ClusterService/PromoteMember",
-                           &req.base, JOIN_TIMEOUT_MS, &done) == 0) {
-        mr->promoting = true;
-    }
-}
-
-static int start_promoter(struct member_rpc *mr)
-{
-    struct rpc_client_config cc;
-    int rv;
-
-    if (mr->join_address[0] == '\0') {
-        format_hostport(mr->join_address, sizeof mr->join_address,
-                        &mr->m->opts->join);
-    }
-    memset(&cc, 0, sizeof cc);
-    cc.loop = mr->m->loop;
-    cc.log = mr->m->log;
-    rv = rpc_client_init(&mr->client, &cc);
-    if (rv != 0) {
-        return rv;
-    }
-    mr->client_open = true;
-    rv = uv_timer_init(mr->m->loop, &mr->promote_timer);
-    if (rv != 0) {
-        return rv;
-    }
-    mr->promote_timer.data = mr;
-    mr->timer_open = true;
-    return uv_timer_start(&mr->promote_timer, on_promote_tick,
-                          PROMOTE_PERIOD_MS, PROMOTE_PERIOD_MS);
+    member_rpc__maybe_free(mr);
 }
