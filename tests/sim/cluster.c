@@ -28,11 +28,16 @@
 #include "workload.h"
 
 #define TICK_UNITS 10 /* virtual time units per raft tick */
-#define HEAL_STALL                                                       \
-    10000                   /* heal phase: give up after this long (time \
-                               units) without any log or state machine   \
-                               changing */
-#define HEAL_TIME 400000    /* heal phase: hard budget, time units */
+#define HEAL_STALL                                                      \
+    10000                  /* heal phase: give up after this long (time \
+                              units) without any log or state machine   \
+                              changing */
+#define HEAL_TIME 400000   /* heal phase: hard budget, time units */
+#define HEAL_STEPS 1000000 /* heal phase: hard budget, steps */
+#define MAX_QUEUED                                                         \
+    1000000                 /* events queued at once: more is a storm that \
+                               would exhaust memory, reported as a         \
+                               liveness failure */
 #define HEAL_CHECK_EVERY 64 /* steps between liveness checks */
 
 struct sim_cluster
@@ -170,6 +175,7 @@ static void setup_raft(struct sim_cluster *c)
     c->env.raft.max_append_bytes = append_bytes[sim_prng_below(p, 4)];
     c->env.raft.snapshot_chunk_bytes = chunk_bytes[sim_prng_below(p, 4)];
     c->env.raft.planted_bugs = c->o.bugs;
+    c->env.send_before_persist = c->o.send_before_persist;
     if (sim_prng_chance(p, 200)) {
         /* A tight budget: the leader refuses proposals (-ENOBUFS). */
         c->env.raft.max_uncommitted_bytes = 256;
@@ -834,6 +840,11 @@ static bool step(struct sim_cluster *c)
     if (c->checker.truth_gen != c->truth_seen) {
         check_leaders(c);
     }
+    if (c->clock.n > MAX_QUEUED) {
+        sim_checker_fail(&c->checker, SIM_P_LIVENESS,
+                         "%zu events queued at time %llu: a message storm",
+                         c->clock.n, (unsigned long long)c->clock.now);
+    }
     return true;
 }
 
@@ -932,6 +943,7 @@ static void heal_phase(struct sim_cluster *c)
 {
     uint64_t deadline;
     uint64_t stall;
+    uint64_t last_step;
     uint64_t seen;
     raft_id id;
     char why[200] = "";
@@ -946,9 +958,10 @@ static void heal_phase(struct sim_cluster *c)
     }
     deadline = c->clock.now + HEAL_TIME;
     stall = c->clock.now + HEAL_STALL;
+    last_step = c->step + HEAL_STEPS;
     seen = progress(c);
     while (!c->checker.failed && c->clock.now < deadline &&
-           c->clock.now < stall) {
+           c->clock.now < stall && c->step < last_step) {
         if (c->step % HEAL_CHECK_EVERY == 0) {
             if (live(c, why, sizeof why)) {
                 sim_trace_printf(&c->trace, "heal: live");

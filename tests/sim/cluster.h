@@ -40,10 +40,11 @@ enum sim_scenario {
 
 struct sim_options
 {
-    unsigned nodes;  /* 3 or 5 voters at the start */
-    uint64_t steps;  /* steps of the faulty phase */
-    unsigned faults; /* enum sim_fault mask */
-    unsigned bugs;   /* RAFT_BUG_* for config.planted_bugs */
+    unsigned nodes;           /* 3 or 5 voters at the start */
+    uint64_t steps;           /* steps of the faulty phase */
+    unsigned faults;          /* enum sim_fault mask */
+    unsigned bugs;            /* RAFT_BUG_* for config.planted_bugs */
+    bool send_before_persist; /* planted runtime bug (raft.h rule 3) */
     enum sim_scenario scenario;
     FILE *trace; /* NULL: no transcript */
 };

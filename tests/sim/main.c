@@ -16,7 +16,7 @@
 struct bug_name
 {
     const char *name;
-    unsigned bit;
+    unsigned bit; /* RAFT_BUG_*, or 0 for the simulator's own runtime bug */
     enum sim_scenario scenario; /* the bias that exposes it fastest */
 };
 
@@ -26,6 +26,8 @@ static const struct bug_name bugs[] = {
     {"read-no-quorum", RAFT_BUG_READ_NO_QUORUM, SIM_SCENARIO_STALE_READ},
     {"apply-twice", RAFT_BUG_APPLY_TWICE, SIM_SCENARIO_DEFAULT},
     {"no-persist-vote", RAFT_BUG_NO_PERSIST_VOTE, SIM_SCENARIO_ELECTIONS},
+    /* Not a core bug: the simulated runtime breaks raft.h rule 3. */
+    {"send-before-persist", 0, SIM_SCENARIO_ELECTIONS},
 };
 
 static const struct
@@ -62,7 +64,8 @@ static void usage(FILE *out)
             "              the seed itself when --seeds 1)\n"
 #ifdef SIM_PLANTED_BUGS
             "  --bug       commit-old-term, vote-no-log-check,\n"
-            "              read-no-quorum, apply-twice, no-persist-vote\n"
+            "              read-no-quorum, apply-twice, no-persist-vote,\n"
+            "              or send-before-persist (the runtime's)\n"
             "              (also selects the scenario that exposes it)\n"
 #endif
     );
@@ -257,6 +260,7 @@ static enum parse_result parse(int argc, char **argv, struct cli *cli)
     }
     if (bug != NULL) {
         cli->o.bugs = bug->bit;
+        cli->o.send_before_persist = bug->bit == 0;
         if (!scenario_set) {
             cli->o.scenario = bug->scenario;
         }

@@ -675,15 +675,32 @@ static void tell_persisted(struct sim_node *n,
     }
 }
 
+/* Rule 3: send the messages of @w. */
+static void send_all(struct sim_node *n,
+                     struct sim_env *env,
+                     struct sim_work *w)
+{
+    unsigned i;
+    for (i = 0; i < w->n_msgs; i++) {
+        send(n, env, w->msgs[i]);
+        w->msgs[i] = NULL;
+    }
+    w->n_msgs = 0;
+}
+
 static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
 {
     struct sim_checker *c = env->checker;
     uint64_t inc = n->incarnation;
-    unsigned i;
     int rv;
     bool persists = w->install || w->chunk || w->n_entries > 0 ||
                     (w->flags & RAFT_UPDATE_HARD_STATE);
 
+    if (env->send_before_persist) {
+        /* The planted runtime bug: messages go out first, so that crash
+         * point A loses a write whose vote or acknowledgement was sent. */
+        send_all(n, env, w);
+    }
     /* Crash point A: the write never happens. */
     if (persists && env->crash_in_write_pm > 0 &&
         sim_prng_chance(env->disk_prng, env->crash_in_write_pm)) {
@@ -730,11 +747,7 @@ static void execute(struct sim_node *n, struct sim_env *env, struct sim_work *w)
         schedule_restart(n, env);
         return;
     }
-    for (i = 0; i < w->n_msgs; i++) {
-        send(n, env, w->msgs[i]);
-        w->msgs[i] = NULL;
-    }
-    w->n_msgs = 0;
+    send_all(n, env, w);
     if (w->n_entries > 0) {
         tell_persisted(n, env, &w->entries[w->n_entries - 1]);
     }

@@ -39,6 +39,7 @@ struct sim_env
     struct raft_config raft;     /* template: id and seed set per node */
     uint64_t disk_delay_max;     /* time units per write */
     unsigned crash_in_write_pm;  /* per mille of writes interrupted */
+    bool send_before_persist;    /* planted runtime bug: rule 3 broken */
     unsigned defer_persisted_pm; /* per mille of PERSISTED told late */
     unsigned trailing_max;       /* entries kept below a snapshot */
     uint64_t restart_min;        /* downtime after a crash in a write */
