@@ -76,7 +76,8 @@ int member_propose(struct member *m,
 /* A broker registered or renewed through a committed command (a mount
  * write, or a gRPC registration) is alive: the leader counts it as a
  * heartbeat.  An unregistered one is forgotten. */
-static void note_broker_activity(struct member *m, const void *bytes,
+static void note_broker_activity(struct member *m,
+                                 const void *bytes,
                                  size_t len)
 {
     struct store_cmd cmd;

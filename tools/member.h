@@ -40,9 +40,9 @@ struct member
                             from DATA_DIR/member */
     struct raft_uv_transport transport; /* peer traffic */
     char snapshot_dir[1024];            /* DATA_DIR/snapshots */
-    struct store_liveness liveness; /* broker failure detection */
-    uv_timer_t liveness_timer;      /* its check, while leading */
-    bool liveness_on;               /* the timer is running */
+    struct store_liveness liveness;     /* broker failure detection */
+    uv_timer_t liveness_timer;          /* its check, while leading */
+    bool liveness_on;                   /* the timer is running */
     int64_t dir_mtime_ns[8]; /* mount directories' mtimes (tools/mount.c):
                                 the last change applied in each */
     bool transport_up;       /* initialized and not closing */

@@ -74,8 +74,8 @@ struct raft_uv_node
     bool snapshots_on;              /* config.snapshot_dir given */
     raft_index snap_recorded;       /* snapshot whose metadata is durable */
     bool snapshot_wanted;           /* take one at the end of the step */
-    bool stopped;       /* close began, or a fatal error: take no work */
-    int fatal;          /* the error that stopped applying, or 0 */
+    bool stopped; /* close began, or a fatal error: take no work */
+    int fatal;    /* the error that stopped applying, or 0 */
 
     void (*close_cb)(void *arg);
     void *close_arg;
@@ -397,9 +397,8 @@ static void send_message(struct raft_uv_node *n, const struct raft_message *m)
     if (buf == NULL) {
         return;
     }
-    rv = raft_uv_snapshots_read(&n->snaps, m->snapshot.index,
-                                m->snapshot.term, m->snapshot.offset, buf,
-                                m->snapshot.data.len);
+    rv = raft_uv_snapshots_read(&n->snaps, m->snapshot.index, m->snapshot.term,
+                                m->snapshot.offset, buf, m->snapshot.data.len);
     if (rv != 0) {
         goulette_logf(n->config.log, GOULETTE_LOG_DEBUG, "raft",
                       "snapshot %llu chunk at %llu not sent: %s",
@@ -552,8 +551,7 @@ static void take_snapshot(struct raft_uv_node *n)
         raft_uv_snapshots_set_term(&n->snaps, index, meta->term);
         goulette_logf(n->config.log, GOULETTE_LOG_INFO, "raft",
                       "took snapshot %llu (term %llu, %llu bytes)",
-                      (unsigned long long)index,
-                      (unsigned long long)meta->term,
+                      (unsigned long long)index, (unsigned long long)meta->term,
                       (unsigned long long)size);
     }
     return;
@@ -791,8 +789,8 @@ static int load_and_start(struct raft_uv_node *n)
     raft_uv_log_init(&n->log, &s);
     n->snap_recorded = s.snapshot.index;
     if (n->snapshots_on && s.snapshot.index > 0 &&
-        raft_uv_snapshots_open(&n->snaps, s.snapshot.index,
-                               s.snapshot.term) != 0) {
+        raft_uv_snapshots_open(&n->snaps, s.snapshot.index, s.snapshot.term) !=
+            0) {
         /* The file went missing: a new one is taken as soon as possible,
          * or followers that need it could never catch up. */
         goulette_logf(n->config.log, GOULETTE_LOG_WARN, "raft",

@@ -65,12 +65,12 @@ struct raft_uv_node_config
     /* Snapshots (log compaction, catching up lagging and new members).
      * Without a directory the log is never compacted and snapshots cannot
      * be received. */
-    const char *snapshot_dir;     /* borrowed; created if missing */
-    unsigned snapshot_threshold;  /* applied entries between snapshots;
-                                     default 1024 */
-    unsigned snapshot_trailing;   /* entries kept behind a snapshot for
-                                     followers that lag a little; default
-                                     128 */
+    const char *snapshot_dir;    /* borrowed; created if missing */
+    unsigned snapshot_threshold; /* applied entries between snapshots;
+                                    default 1024 */
+    unsigned snapshot_trailing;  /* entries kept behind a snapshot for
+                                    followers that lag a little; default
+                                    128 */
     /* Write the state machine's snapshot stream to @fd; *@index gets the
      * last applied index it covers (the node's applied index).  Returns 0
      * or a negative error (the snapshot is then skipped). */
