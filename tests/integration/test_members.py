@@ -155,6 +155,37 @@ class MembersTest(unittest.TestCase):
         self.assertEqual(len(self.status(follower).members), 3)
 
 
+class JoinBySnapshotTest(MembersTest):
+    """The log is compacted long before the newcomer arrives (snapshot every
+    20 entries).  The scenarios inherited from MembersTest (join, transfer,
+    removal) run again under this constant compaction."""
+
+    def setUp(self):
+        self.tmp = TempDir()
+        self.c = Cluster(self.tmp.path, 3,
+                         extra=["--snapshot-threshold", "20"]).start()
+        self.leader_name = self.c.leader()
+        self.extra = []
+
+    def test_a_joiner_catches_up_by_snapshot_when_the_log_is_compacted(self):
+        leader = self.c.member(self.leader_name)
+        self.register(leader, "b1", 9001)
+        for i in range(60):
+            rc, _, err = sh("echo 1 > '%s'" % leader.path("topics", "t%d" % i))
+            self.assertEqual(rc, 0, err)
+        self.assertIn("took snapshot", leader.logtext())
+        n4 = Member(self.tmp.path, "n4",
+                    extra=["--join", leader.grpc_address,
+                           "--snapshot-threshold", "20"])
+        self.extra.append(n4)
+        n4.start()
+        wait_until(lambda: self.role_of(leader, "n4") == "voter", 60,
+                   "n4 promoted to voter")
+        t = self.converged(self.c.members + [n4], timeout=120)
+        self.assertEqual(len([k for k in t if k.startswith("topics/")]), 60)
+        self.assertIn("installed snapshot", n4.logtext())
+
+
 class CtlTest(unittest.TestCase):
     """goulettectl's commands and exit statuses on a running cluster."""
 
