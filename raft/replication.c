@@ -338,7 +338,13 @@ void raft__recv_append_resp(struct raft__impl *r, const struct raft_message *m)
         handle_reject(r, p, m);
         return;
     }
-    if (raft__progress_ack(p, m->index) || p->state == RAFT__PR_PROBE) {
+    /* In probe state only an acknowledgement of the current match (or one
+     * that advances it) may start replication: an older success still on
+     * the wire would otherwise reset the in-flight window while a full one
+     * is outstanding, and a storm of appends follows (the simulator's seed
+     * 901155, stale-read scenario; etcd's rule). */
+    if (raft__progress_ack(p, m->index) ||
+        (p->state == RAFT__PR_PROBE && m->index == p->match)) {
         if (p->state == RAFT__PR_PROBE) {
             raft__progress_become_replicate(p);
         } else if (p->state == RAFT__PR_SNAPSHOT && p->match >= p->snap_index) {
