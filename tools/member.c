@@ -94,6 +94,8 @@ static void note_broker_activity(struct member *m,
     store_cmd_fini(&cmd);
 }
 
+static void mark_joined(struct member *m);
+
 static int on_apply(void *data,
                     const struct raft_entry *e,
                     void *origin,
@@ -116,6 +118,7 @@ static int on_apply(void *data,
         *fatal = rv;
         return 0;
     }
+    mark_joined(m);
     if (!res.already_applied && res.changes.n > 0 && m->mounted) {
         member_mount_applied(m, &res.changes, p != NULL ? p->mutation : NULL);
     }
@@ -554,8 +557,9 @@ static int start_node(struct member *m)
                       "cannot start Raft: %s", goulette_strerror(rv));
         return rv;
     }
-    /* A joining member has no state until the leader reaches it; it is
-     * marked once it has some (issue #6). */
+    /* A joining member has no state until the leader reaches it: it is
+     * marked at its first applied entry (mark_joined). */
+    m->marked = initialized;
     if (!initialized && !m->opts->has_join) {
         rv = write_marker(m);
         if (rv != 0) {
@@ -563,8 +567,28 @@ static int start_node(struct member *m)
                           "cannot write %s/member: %s", m->opts->data_dir,
                           goulette_strerror(rv));
         }
+        m->marked = rv == 0;
     }
     return rv;
+}
+
+/* A member that joined writes DATA_DIR/member, with the cluster id it
+ * learned when it joined, once it has Raft state of its own: from then on
+ * it restarts with its identity, with or without --join. */
+static void mark_joined(struct member *m)
+{
+    int rv;
+    if (m->marked || !m->opts->has_join) {
+        return;
+    }
+    rv = write_marker(m);
+    if (rv != 0) {
+        goulette_logf(m->log, GOULETTE_LOG_ERROR, "main",
+                      "cannot write %s/member: %s", m->opts->data_dir,
+                      goulette_strerror(rv));
+        return;
+    }
+    m->marked = true;
 }
 
 static void on_unmounted(struct fs *fs)

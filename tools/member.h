@@ -48,6 +48,7 @@ struct member
     bool transport_up;       /* initialized and not closing */
     struct member_rpc *rpc;  /* owned: the gRPC port (member_rpc.h), or NULL */
 
+    bool marked; /* DATA_DIR/member is written */
     bool stopping;
     void (*stop_cb)(struct member *m);
     int fatal; /* an error that stopped the member, or 0 */

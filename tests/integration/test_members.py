@@ -185,6 +185,19 @@ class JoinBySnapshotTest(MembersTest):
         self.assertEqual(len([k for k in t if k.startswith("topics/")]), 60)
         self.assertIn("installed snapshot", n4.logtext())
 
+        # Restarted from its data directory alone (no --join), the joined
+        # member comes back with its identity and keeps following.
+        self.assertEqual(n4.stop(), 0)
+        again = Member(self.tmp.path, "n4", peer_port=n4.peer_port,
+                       grpc_port=n4.grpc_port,
+                       extra=["--snapshot-threshold", "20"])
+        self.extra.append(again)
+        again.start()
+        rc, _, err = sh("echo 1 > '%s'" % leader.path("topics", "later"))
+        self.assertEqual(rc, 0, err)
+        self.converged(self.c.members + [again], timeout=120)
+        self.assertEqual(self.role_of(leader, "n4"), "voter")
+
 
 class CtlTest(unittest.TestCase):
     """goulettectl's commands and exit statuses on a running cluster."""
