@@ -128,6 +128,32 @@ int stale_mount_clear(const struct goulette_log *log,
     return 0;
 }
 
+/* Whether SIGKILL is pending for @pid (its process-wide ShdPnd mask or
+ * SigPnd): a process stuck exiting in uninterruptible sleep shows it. */
+static bool sigkill_pending(pid_t pid)
+{
+    char path[64];
+    char line[256];
+    bool pending = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long long mask;
+        if ((sscanf(line, "ShdPnd: %llx", &mask) == 1 ||
+             sscanf(line, "SigPnd: %llx", &mask) == 1) &&
+            (mask & (1ULL << (9 - 1))) != 0) {
+            pending = true;
+        }
+    }
+    fclose(f);
+    return pending;
+}
+
 bool stale_pid_dying(pid_t pid)
 {
     char path[64];
@@ -145,6 +171,10 @@ bool stale_pid_dying(pid_t pid)
     fclose(f);
     buf[n] = '\0';
     close_paren = strrchr(buf, ')');
-    return close_paren == NULL || close_paren[1] != ' ' ||
-           close_paren[2] == 'Z' || close_paren[2] == 'X';
+    if (close_paren == NULL || close_paren[1] != ' ' || close_paren[2] == 'Z' ||
+        close_paren[2] == 'X') {
+        return true;
+    }
+    /* Killed, but stuck in its own mount on the way out. */
+    return close_paren[2] == 'D' && sigkill_pending(pid);
 }

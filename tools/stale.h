@@ -24,8 +24,9 @@ int stale_mount_clear(const struct goulette_log *log,
                       const char *path,
                       bool abort_connection);
 
-/* Whether process @pid is gone or a zombie (a killed predecessor whose last
- * thread is stuck in its own mount). */
+/* Whether process @pid is gone, a zombie, or killed (SIGKILL pending) and
+ * stuck in uninterruptible sleep: a predecessor whose exit waits on its own,
+ * now unserved, mount. */
 bool stale_pid_dying(pid_t pid);
 
 #endif /* GOULETTE_TOOLS_STALE_H */

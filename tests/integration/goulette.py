@@ -16,7 +16,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "fs"))
 
-from fsharness import Inotify, is_mounted, sh  # noqa: E402,F401
+from fsharness import (Inotify, abort_fuse, fuse_connection,  # noqa: E402,F401
+                       is_mounted, sh)
 
 GOULETTEFS = os.path.abspath(
     os.environ.get("GOULETTEFS", os.path.join(HERE, "..", "..", "build",
@@ -37,37 +38,6 @@ def wait_until(pred, timeout=30, what="condition"):
             return v
         time.sleep(0.02)
     raise AssertionError("timed out waiting for " + what)
-
-
-def fuse_connection(path):
-    """The FUSE connection number of the mount at @path, from mountinfo
-    (never touching the mount, which may hang), or None."""
-    path = os.path.abspath(path)
-    found = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 4 and fields[4] == path and " - fuse" in line:
-                found = int(fields[2].split(":")[1])
-    return found
-
-
-def abort_fuse(path):
-    """Abort the FUSE connection of the mount at @path: a server killed with
-    SIGKILL while one of its threads waited on its own mount cannot finish
-    dying otherwise."""
-    conn = fuse_connection(path)
-    if conn is None:
-        return
-    if not os.path.isdir("/sys/fs/fuse/connections/%d" % conn):
-        subprocess.run(["mount", "-t", "fusectl", "none",
-                        "/sys/fs/fuse/connections"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with open("/sys/fs/fuse/connections/%d/abort" % conn, "w") as f:
-            f.write("1")
-    except OSError:
-        pass
 
 
 def unmount(path):

@@ -38,6 +38,50 @@ def mount_count(path):
         return sum(1 for line in f if line.split()[1:2] == [path])
 
 
+def fuse_connection(path):
+    """The FUSE connection number of the mount at @path, from mountinfo
+    (never touching the mount, which may hang), or None."""
+    path = os.path.abspath(path)
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == path and " - fuse" in line:
+                found = int(fields[2].split(":")[1])
+    return found
+
+
+def abort_fuse(path):
+    """Abort the FUSE connection of the mount at @path: a server killed with
+    SIGKILL while one of its threads waited on its own mount cannot finish
+    dying otherwise."""
+    conn = fuse_connection(path)
+    if conn is None:
+        return
+    if not os.path.isdir("/sys/fs/fuse/connections/%d" % conn):
+        subprocess.run(["mount", "-t", "fusectl", "none",
+                        "/sys/fs/fuse/connections"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with open("/sys/fs/fuse/connections/%d/abort" % conn, "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+
+
+def kill_and_reap(proc, mnt, timeout=5):
+    """SIGKILL @proc (a FUSE server we started) and reap it.  A server
+    killed while one of its own threads had a file open on its mount
+    cannot finish exiting (FUSE flush is a forced request only it could
+    answer): abort the mount's connection then."""
+    proc.kill()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        abort_fuse(mnt)
+        return proc.wait(timeout=60)
+
+
 def mount_options(path):
     path = os.path.realpath(path)
     with open("/proc/mounts") as f:
@@ -130,8 +174,7 @@ class Mount:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            kill_and_reap(self.proc, self.mnt)
             raise
 
     def cleanup(self):
@@ -141,8 +184,7 @@ class Mount:
             pass
         finally:
             if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()  # only the pid we started
-                self.proc.wait()
+                kill_and_reap(self.proc, self.mnt)  # only the pid we started
             if is_mounted(self.mnt):
                 subprocess.call(["fusermount3", "-u", "-z", self.mnt],
                                 stderr=subprocess.DEVNULL)
@@ -278,4 +320,5 @@ def errno_text(code):
 
 
 __all__ = ["Mount", "sh", "Inotify", "is_mounted", "mount_options",
-           "errno", "errno_text"]
+           "errno", "errno_text", "fuse_connection", "abort_fuse",
+           "kill_and_reap"]

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fsharness import (Mount, Inotify, sh, is_mounted,  # noqa: E402
-                       mount_count, mount_options)
+                       kill_and_reap, mount_count, mount_options)
 
 EINVAL_MSG = os.strerror(errno.EINVAL)
 ENOENT_MSG = os.strerror(errno.ENOENT)
@@ -540,8 +540,7 @@ class TestShutdown(unittest.TestCase):
             self.assertEqual(m.control("write brokers/b1 h:1"), "ok")
             m.sock.close()
             m.sock = None
-            m.proc.kill()  # the pid this test started
-            m.proc.wait()
+            kill_and_reap(m.proc, m.mnt)  # the pid this test started
             with self.assertRaises(OSError) as cm:
                 os.stat(m.path("topics"))
             self.assertEqual(cm.exception.errno, errno.ENOTCONN)
