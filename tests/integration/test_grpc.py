@@ -418,6 +418,23 @@ class AbuseTests(GrpcCluster):
 class QuorumTests(GrpcCluster):
     """Runs last in its own cluster: it stops members."""
 
+    def test_a_keepalive_never_waits_even_without_quorum(self):
+        # A follower answers a renewal that changes nothing at once, even
+        # when no write can commit: KeepAlive never waits on Raft.  (Named
+        # to run before the health test of this class's shared cluster;
+        # both keep the same member.)
+        keep = next(i for i, m in enumerate(self.c.members)
+                    if m.name != self.leader_name)
+        r = self.register(keep, "kb", 7101)
+        self.assertTrue(r.success, r.error_message)
+        for i, m in enumerate(self.c.members):
+            if i != keep:
+                m.stop()
+        # Waiting on Raft here would end in a failed renewal (no quorum).
+        r = self.sentinel(keep).KeepAlive(S.pb.KeepAliveRequest(
+            broker_id="kb", address="127.0.0.1:7101"), timeout=30)
+        self.assertTrue(r.success, r.error_message)
+
     def test_health_is_not_serving_without_quorum(self):
         H = S.health.HealthCheckResponse
         keep = next(i for i, m in enumerate(self.c.members)
