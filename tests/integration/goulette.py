@@ -24,10 +24,36 @@ GOULETTEFS = os.path.abspath(
                                               "tools", "goulettefs")))
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_used_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1 BELOW the kernel's ephemeral range.  A port
+    from bind(0) is an ephemeral one: until the member binds it, any
+    outgoing connection (another member dialling its peers) may take it as
+    its source port, and the member then fails with EADDRINUSE."""
+    import random
+    top = min(_ephemeral_low(), 65536) - 1
+    for _ in range(1000):
+        port = random.randint(10000, max(10001, top))
+        if port in _used_ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(pred, timeout=30, what="condition"):
@@ -173,10 +199,16 @@ class Cluster:
                         for nm, p in zip(names, ports)]
 
     def start(self):
-        for m in self.members:
-            m.start(wait=False)
-        for m in self.members:
-            m.wait_mounted()
+        """Start every member; if one fails to come up, stop those started
+        (a failing setUp gets no tearDown) and re-raise."""
+        try:
+            for m in self.members:
+                m.start(wait=False)
+            for m in self.members:
+                m.wait_mounted()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def running(self):

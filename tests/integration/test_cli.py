@@ -15,16 +15,13 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from goulette import free_port  # noqa: E402
+
 GOULETTEFS = os.path.abspath(
     os.environ.get("GOULETTEFS", "build/tools/goulettefs"))
 GOULETTECTL = os.path.abspath(
     os.environ.get("GOULETTECTL", "build/tools/goulettectl"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(argv, **kw):

@@ -18,21 +18,19 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from goulette import free_port  # noqa: E402
+
 PEER = os.environ.get("RAFT_UV_PEER")
 CLUSTER = "0xC0FFEE"
 DEADLINE = 30.0
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    """Ports below the ephemeral range (see goulette.free_port): the peers
+    dial each other, and their source ports must not take these."""
+    return [free_port() for _ in range(n)]
 
 
 class Proc:
