@@ -17,6 +17,8 @@
  *                           ENOBROKERS                 generateTopicReplicas
  *   handle unreachable      -EINVAL, ENOBROKERS        handleUnreachableBrokers
  *                                                      + re-placements
+ *     (a hint: a client's    ELIMIT (topic assigned    handleUnreachableBrokers
+ *      report)               less than interval ago)   (nobody marked down)
  *   remove topic            -ENOENT                    removeTopic
  *
  * A "re-placement" happens to every topic holding a broker that went down
@@ -792,7 +794,7 @@ static int handle_commit(struct store__state *st,
         return -ENOMEM;
     }
     rv = topic_rec_build(&rec, cmd->topic, list, rc, txn->ts_ns);
-    if (rv == 0) {
+    if (rv == 0 && !cmd->hint) {
         rv = mark_down(st, txn, cmd->names, cmd->n_names, downed, &n_downed);
         if (rv != 0) {
             store__topic_rec_fini(&rec);
@@ -869,7 +871,18 @@ static int cmd_handle_unreachable(struct store__state *st,
             }
         }
         /* Nothing to mark and the same assignment: a no-op. */
-        if (!(none_to_mark && same_assignment(t, &list, rc))) {
+        if (cmd->hint) {
+            none_to_mark = true; /* a client's report marks nobody */
+        }
+        if (none_to_mark && same_assignment(t, &list, rc)) {
+            /* nothing to do */
+        } else if (cmd->hint && t != NULL &&
+                   cmd->timestamp_ns - t->rec.version < cmd->interval_ns) {
+            /* A report would move a topic whose assignment is younger
+             * than the interval: refused, so that reports cannot keep a
+             * topic moving (docs/liveness.md). */
+            *result = GOULETTE_ELIMIT;
+        } else {
             rv = handle_commit(st, txn, cmd, &list, rc);
         }
     }

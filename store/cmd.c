@@ -71,6 +71,8 @@ int store_cmd_encode(const struct store_cmd *cmd, struct goulette_buf *out)
         hu.replica_count = cmd->replica_count;
         hu.n_unreachable_brokers = cmd->n_names;
         hu.unreachable_brokers = cmd->names;
+        hu.hint = cmd->hint;
+        hu.hint_interval_ns = cmd->interval_ns;
         c.body_case = GOULETTE__STORE__COMMAND__BODY_HANDLE_UNREACHABLE_BROKERS;
         c.handle_unreachable_brokers = &hu;
         break;
@@ -162,6 +164,8 @@ static int decode_body(const Goulette__Store__Command *c, struct store_cmd *cmd)
     case GOULETTE__STORE__COMMAND__BODY_HANDLE_UNREACHABLE_BROKERS:
         cmd->type = STORE_CMD_HANDLE_UNREACHABLE;
         cmd->replica_count = c->handle_unreachable_brokers->replica_count;
+        cmd->hint = c->handle_unreachable_brokers->hint;
+        cmd->interval_ns = c->handle_unreachable_brokers->hint_interval_ns;
         rv = dup(c->handle_unreachable_brokers->topic, &cmd->topic);
         if (rv == 0) {
             rv = dup_list(c->handle_unreachable_brokers->unreachable_brokers,

@@ -28,7 +28,8 @@
     X(GOULETTE_ECLUSTER, -4105, "peer belongs to another cluster")        \
     X(GOULETTE_EREJECTED, -4106, "command rejected by the state machine") \
     X(GOULETTE_ENOBROKERS, -4107, "not enough healthy brokers")           \
-    X(GOULETTE_EVERSION, -4108, "unsupported format version")
+    X(GOULETTE_EVERSION, -4108, "unsupported format version")             \
+    X(GOULETTE_ELIMIT, -4109, "refused by a rate limit")
 
 enum goulette_err {
 #define GOULETTE_ERR_ENUM(name, value, msg) name = (value),

@@ -79,6 +79,10 @@ struct store_cmd
     bool exclusive; /* generate: -EEXIST if the topic already exists */
     char **names;   /* registered topics, or unreachable broker ids */
     size_t n_names;
+    bool hint;           /* handle unreachable: a client's report, which
+                            marks nobody down and is limited per topic */
+    int64_t interval_ns; /* hint: the topic's assignment must be at least
+                            this old (command timestamp - version) */
 };
 
 /* Serialise @cmd (borrowed) as the data of a Raft entry.  @out->base is

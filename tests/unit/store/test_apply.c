@@ -581,6 +581,89 @@ START_TEST(unreachable_op_params_are_sorted_and_exact)
 }
 END_TEST
 
+/* A client's report (hint) at @ts about @ids, limited to one re-placement
+ * per @interval_ns for the topic. */
+static int hint(const char *topic,
+                const char *ids,
+                int64_t ts,
+                int64_t interval_ns)
+{
+    char buf[256];
+    char *names[8];
+    size_t n = 0;
+    struct store_cmd c = {.type = STORE_CMD_HANDLE_UNREACHABLE,
+                          .timestamp_ns = ts,
+                          .topic = (char *)topic,
+                          .hint = true,
+                          .interval_ns = interval_ns};
+    snprintf(buf, sizeof buf, "%s", ids);
+    for (char *tok = strtok(buf, " "); tok != NULL; tok = strtok(NULL, " ")) {
+        names[n++] = tok;
+    }
+    c.names = names;
+    c.n_names = n;
+    return run(&c, NULL);
+}
+
+#define SEC 1000000000LL
+
+START_TEST(hint_moves_the_topic_and_marks_nobody_down)
+{
+    three_brokers();
+    ck_assert_int_eq(gen("topic1", 2), 0); /* broker3 broker1 */
+    ck_assert_int_eq(gen("topic2", 2), 0); /* broker3 broker2 */
+    ck_assert_int_eq(hint("topic1", "broker3", TS + 20 * SEC, 10 * SEC), 0);
+    ck_assert_str_eq(replicas("topic1"), "broker1 broker2");
+    /* The reported broker stays healthy, and its other topics stay. */
+    ck_assert_int_eq(status_of("broker3"), STORE_BROKER_HEALTHY);
+    ck_assert_str_eq(replicas("topic2"), "broker3 broker2");
+}
+END_TEST
+
+START_TEST(hint_on_a_young_assignment_is_elimit)
+{
+    three_brokers();
+    ck_assert_int_eq(gen("topic1", 2), 0);
+    ASSERT_UNCHANGED_BY(hint("topic1", "broker3", TS + 9 * SEC, 10 * SEC),
+                        GOULETTE_ELIMIT);
+    /* Once the interval has passed, the same report moves the topic, and
+     * the moved topic is young again. */
+    ck_assert_int_eq(hint("topic1", "broker3", TS + 10 * SEC, 10 * SEC), 0);
+    ck_assert_str_eq(replicas("topic1"), "broker1 broker2");
+    ASSERT_UNCHANGED_BY(hint("topic1", "broker1", TS + 19 * SEC, 10 * SEC),
+                        GOULETTE_ELIMIT);
+}
+END_TEST
+
+START_TEST(hint_about_brokers_already_moved_away_is_a_no_op)
+{
+    three_brokers();
+    ck_assert_int_eq(gen("topic1", 2), 0);
+    ck_assert_int_eq(hint("topic1", "broker3", TS + 20 * SEC, 10 * SEC), 0);
+    /* A second client's report of the same broker, right after: nothing to
+     * do, no limit to hit. */
+    ASSERT_UNCHANGED_BY(hint("topic1", "broker3", TS + 21 * SEC, 10 * SEC), 0);
+}
+END_TEST
+
+START_TEST(hint_for_a_new_topic_places_it_without_the_reported)
+{
+    three_brokers();
+    ck_assert_int_eq(reg("broker4", "h:4"), 0);
+    struct store_cmd c = {.type = STORE_CMD_HANDLE_UNREACHABLE,
+                          .timestamp_ns = TS,
+                          .topic = "topic1",
+                          .replica_count = 2,
+                          .names = (char *[]){"broker3"},
+                          .n_names = 1,
+                          .hint = true,
+                          .interval_ns = 10 * SEC};
+    ck_assert_int_eq(run(&c, NULL), 0);
+    ck_assert_ptr_null(strstr(replicas("topic1"), "broker3"));
+    ck_assert_int_eq(status_of("broker3"), STORE_BROKER_HEALTHY);
+}
+END_TEST
+
 /* ---- remove ------------------------------------------------------------- */
 
 START_TEST(remove_topic_deletes_it_and_logs_remove_topic)
@@ -875,6 +958,11 @@ static Suite *apply_suite(void)
           unreachable_with_zero_count_keeps_the_topic_count,
           unreachable_for_unknown_topic_assigns_it,
           unreachable_op_params_are_sorted_and_exact}},
+        {"hint",
+         {hint_moves_the_topic_and_marks_nobody_down,
+          hint_on_a_young_assignment_is_elimit,
+          hint_about_brokers_already_moved_away_is_a_no_op,
+          hint_for_a_new_topic_places_it_without_the_reported}},
         {"remove",
          {remove_topic_deletes_it_and_logs_remove_topic,
           unknown_command_type_is_einval}},

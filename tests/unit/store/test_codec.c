@@ -284,7 +284,9 @@ START_TEST(commands_round_trip_through_protobuf)
                           .topic = "orders",
                           .replica_count = 3,
                           .names = names,
-                          .n_names = 2};
+                          .n_names = 2,
+                          .hint = true,
+                          .interval_ns = 10000000000LL};
     struct store_cmd back;
     struct goulette_buf buf;
     ck_assert_int_eq(store_cmd_encode(&c, &buf), 0);
@@ -295,6 +297,8 @@ START_TEST(commands_round_trip_through_protobuf)
     ck_assert_uint_eq(back.replica_count, 3);
     ck_assert_uint_eq(back.n_names, 2);
     ck_assert_str_eq(back.names[1], "b2");
+    ck_assert(back.hint);
+    ck_assert_int_eq(back.interval_ns, 10000000000LL);
     store_cmd_fini(&back);
     free(buf.base);
 
