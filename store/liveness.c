@@ -4,6 +4,8 @@
  *   silent <= suspect_after                 healthy (only after a heartbeat)
  *   suspect_after < silent <= down_after    suspicious (from healthy)
  *   silent > down_after                     down
+ *   silent > report_after, and a client     down (store_liveness_reported)
+ *   reports it unreachable
  *
  * "silent" is now minus the later of the last heartbeat and the start of
  * this leadership: a new leader's grace period. */
@@ -30,8 +32,14 @@ int store_liveness_init(struct store_liveness *l,
         c->suspect_after_ns >= c->down_after_ns || c->retry_ns <= 0) {
         return -EINVAL;
     }
+    if (c->report_after_ns < 0 || c->report_after_ns > c->suspect_after_ns) {
+        return -EINVAL;
+    }
     memset(l, 0, sizeof *l);
     l->config = *c;
+    if (l->config.report_after_ns == 0) {
+        l->config.report_after_ns = c->suspect_after_ns / 2;
+    }
     return 0;
 }
 
@@ -180,4 +188,34 @@ int store_liveness_due(struct store_liveness *l,
     b->pending = want;
     b->pending_since = now;
     return want;
+}
+
+int store_liveness_reported(struct store_liveness *l,
+                            const char *id,
+                            int status,
+                            int64_t now)
+{
+    struct store_liveness__broker *b;
+    int64_t since;
+
+    if (l->lead_since == 0 || status == DOWN) {
+        return -1;
+    }
+    b = get(l, id);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    since = b->last_seen > l->lead_since ? b->last_seen : l->lead_since;
+    if (now - since <= l->config.report_after_ns) {
+        return -1; /* it renews: the report is the client's problem */
+    }
+    if (b->pending == DOWN && now - b->pending_since < l->config.retry_ns) {
+        return -1;
+    }
+    /* Forget its heartbeats: _due keeps a down broker down until it renews
+     * again, instead of finding it recently seen and healthy. */
+    b->last_seen = 0;
+    b->pending = DOWN;
+    b->pending_since = now;
+    return DOWN;
 }

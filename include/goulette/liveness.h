@@ -21,6 +21,9 @@ struct store_liveness_config
     int64_t down_after_ns;    /* silent this long: down (120 s) */
     int64_t retry_ns;         /* re-propose a change not yet seen applied
                                  after this long (5 s) */
+    int64_t report_after_ns;  /* a client's unreachable report of a broker
+                                 silent this long sets it down at once;
+                                 0: suspect_after / 2 */
 };
 
 struct store_liveness__broker; /* private */
@@ -64,5 +67,17 @@ int store_liveness_due(struct store_liveness *l,
                        const char *id,
                        int status,
                        int64_t now);
+
+/* A client reported broker @id unreachable at @now; @status is its status
+ * in the store.  The report is a hint: it returns 2 (down) only when it
+ * agrees with what this leader sees, that is when the broker has not
+ * renewed for more than report_after_ns (counted from the start of this
+ * leadership at the earliest) and is not down yet; otherwise -1.  A broker
+ * set down this way stays down until its next heartbeat.  Returning a
+ * change records it as in flight, like _due.  Errors: -ENOMEM. */
+int store_liveness_reported(struct store_liveness *l,
+                            const char *id,
+                            int status,
+                            int64_t now);
 
 #endif /* GOULETTE_LIVENESS_H */

@@ -12,7 +12,7 @@ static struct store_liveness l;
 
 static void setup(void)
 {
-    struct store_liveness_config c = {60 * S, 120 * S, 5 * S};
+    struct store_liveness_config c = {60 * S, 120 * S, 5 * S, 0};
     ck_assert_int_eq(store_liveness_init(&l, &c), 0);
 }
 
@@ -24,12 +24,16 @@ static void teardown(void)
 START_TEST(bad_thresholds_are_refused)
 {
     struct store_liveness x;
-    struct store_liveness_config c = {120 * S, 60 * S, S};
+    struct store_liveness_config c = {120 * S, 60 * S, S, 0};
     ck_assert_int_eq(store_liveness_init(&x, &c), -EINVAL);
     c.suspect_after_ns = 0;
     ck_assert_int_eq(store_liveness_init(&x, &c), -EINVAL);
     c.suspect_after_ns = S;
     c.retry_ns = 0;
+    ck_assert_int_eq(store_liveness_init(&x, &c), -EINVAL);
+    c.retry_ns = S;
+    c.down_after_ns = 2 * S;
+    c.report_after_ns = 2 * S; /* longer than suspect_after */
     ck_assert_int_eq(store_liveness_init(&x, &c), -EINVAL);
 }
 END_TEST
@@ -83,6 +87,49 @@ START_TEST(a_down_broker_stays_down_without_a_heartbeat)
      * period is no heartbeat: it is not declared healthy. */
     ck_assert_int_eq(store_liveness_due(&l, "b1", 2, 1 * S), -1);
     ck_assert_int_eq(store_liveness_due(&l, "b1", 1, 1 * S), -1);
+}
+END_TEST
+
+START_TEST(a_report_of_a_renewing_broker_changes_nothing)
+{
+    int64_t t;
+    store_liveness_lead(&l, 0);
+    /* Renewing every 29 s, reported at the worst moment, many times. */
+    for (t = 1; t < 1000; t += 29) {
+        ck_assert_int_eq(store_liveness_heartbeat(&l, "b1", t * S), 0);
+        ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, (t + 28) * S),
+                         -1);
+        ck_assert_int_eq(store_liveness_due(&l, "b1", 0, (t + 28) * S), -1);
+    }
+}
+END_TEST
+
+START_TEST(a_report_of_a_silent_broker_sets_it_down_until_it_renews)
+{
+    store_liveness_lead(&l, 0);
+    ck_assert_int_eq(store_liveness_heartbeat(&l, "b1", 10 * S), 0);
+    /* Silent 30 s (the default report_after, suspect_after / 2): not yet. */
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 40 * S), -1);
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 41 * S), 2);
+    /* In flight: not again until retry_ns, then again. */
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 42 * S), -1);
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 47 * S), 2);
+    /* Down in the store: the detector does not bring it back by itself. */
+    ck_assert_int_eq(store_liveness_due(&l, "b1", 2, 48 * S), -1);
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 2, 48 * S), -1);
+    /* It renews: healthy again. */
+    ck_assert_int_eq(store_liveness_heartbeat(&l, "b1", 50 * S), 0);
+    ck_assert_int_eq(store_liveness_due(&l, "b1", 2, 51 * S), 0);
+}
+END_TEST
+
+START_TEST(reports_respect_a_new_leaders_grace)
+{
+    store_liveness_lead(&l, 100 * S);
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 130 * S), -1);
+    ck_assert_int_eq(store_liveness_reported(&l, "b1", 0, 131 * S), 2);
+    store_liveness_follow(&l);
+    ck_assert_int_eq(store_liveness_reported(&l, "b2", 0, 1000 * S), -1);
 }
 END_TEST
 
@@ -158,6 +205,10 @@ static Suite *liveness_suite(void)
     tcase_add_test(tc, a_change_in_flight_is_not_proposed_twice_until_retry);
     tcase_add_test(tc, forgotten_brokers_start_over);
     tcase_add_test(tc, many_brokers_are_tracked_independently);
+    tcase_add_test(tc, a_report_of_a_renewing_broker_changes_nothing);
+    tcase_add_test(tc,
+                   a_report_of_a_silent_broker_sets_it_down_until_it_renews);
+    tcase_add_test(tc, reports_respect_a_new_leaders_grace);
     suite_add_tcase(s, tc);
     return s;
 }
