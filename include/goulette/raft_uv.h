@@ -29,9 +29,13 @@
  * are dropped and counted (Raft tolerates loss).  Delivery is best effort
  * and in order per connection.
  *
+ * The same connections carry application frames (raft_uv_transport_send_app
+ * / app_cb): opaque bytes between members, for the node's own best-effort
+ * notices, queued and ordered with the Raft messages.
+ *
  * Every function below except _init and _config_defaults takes a
  * transport between a successful _init and its close callback; callbacks
- * (recv_cb, unreachable_cb) run from the loop, never from inside a
+ * (recv_cb, unreachable_cb, app_cb) run from the loop, never from inside a
  * transport call.
  * ======================================================================== */
 
@@ -79,16 +83,31 @@ struct raft_uv_transport_config
      * NULL.  Called from the loop, never from inside a transport call,
      * once per failed connection; may call any transport function. */
     void (*unreachable_cb)(struct raft_uv_transport *t, raft_id id);
+    /* An application frame (raft_uv_transport_send_app) arrived from member
+     * @from, the sender the incoming connection's handshake identified.
+     * @payload (@len > 0 bytes) is borrowed for the call.  May be NULL:
+     * application frames are then dropped and counted (app_ignored).
+     * Called from the loop, never from inside a transport call; may call
+     * any transport function, raft_uv_transport_close() included. */
+    void (*app_cb)(struct raft_uv_transport *t,
+                   raft_id from,
+                   const void *payload,
+                   size_t len);
 };
 
 /* Counters, for one peer or (id 0) summed over all peers and connections. */
 struct raft_uv_transport_stats
 {
-    uint64_t sent;            /* messages fully written to a socket */
+    uint64_t sent;            /* messages fully written to a socket,
+                                 application frames included */
     uint64_t dropped;         /* messages dropped: queue full, or purged
                                  when the connection failed or the peer was
-                                 removed */
+                                 removed (application frames included) */
     uint64_t received;        /* messages delivered to recv_cb */
+    uint64_t app_sent;        /* application frames among sent */
+    uint64_t app_received;    /* application frames delivered to app_cb */
+    uint64_t app_ignored;     /* application frames received while app_cb
+                                 is NULL, dropped */
     uint64_t refused;         /* incoming connections refused or closed
                                  for a protocol violation */
     uint64_t dials;           /* outgoing connection attempts */
@@ -157,6 +176,21 @@ int raft_uv_transport_set_peers(struct raft_uv_transport *t,
 int raft_uv_transport_send(struct raft_uv_transport *t,
                            raft_id to,
                            const struct raft_message *message);
+
+/* Copy @payload (@len bytes, borrowed) into an application frame and queue
+ * it for member @to, dialling if needed: the same queue, bounds and order as
+ * raft_uv_transport_send (an application frame sent after a message arrives
+ * after it, while the connection lasts), and the same best effort.  The
+ * receiver's app_cb gets the bytes as they are; the transport does not look
+ * into them.  0 means queued, not delivered.
+ * Errors: -EINVAL (@to is this member, @len is 0), GOULETTE_ENOTFOUND (@to
+ * is not a known member), -EMSGSIZE (@len above max_frame_bytes), -ENOBUFS
+ * (queue full: dropped and counted), GOULETTE_ESHUTDOWN (closing),
+ * -ENOMEM. */
+int raft_uv_transport_send_app(struct raft_uv_transport *t,
+                               raft_id to,
+                               const void *payload,
+                               size_t len);
 
 /* Counters for member @id, or for the whole transport when @id is 0 (the
  * refused count is only kept transport-wide).  @out is out.

@@ -29,9 +29,12 @@ enum raft_uv_frame_kind {
     RAFT_UV_FRAME_HANDSHAKE = 1, /* dialer -> acceptor, first frame */
     RAFT_UV_FRAME_ACK = 2,       /* acceptor -> dialer, answer to it */
     RAFT_UV_FRAME_MESSAGE = 3,   /* dialer -> acceptor: one raft_message */
+    RAFT_UV_FRAME_APP = 4,       /* dialer -> acceptor: opaque payload of the
+                                    application (raft_uv_transport_send_app);
+                                    members older than kind 4 refuse it */
 };
 
-#define RAFT_UV_FRAME_KIND_MAX 3
+#define RAFT_UV_FRAME_KIND_MAX 4
 
 /* Handshake: "GRFT", version, flags, cluster id, from, to, address. */
 #define RAFT_UV_HANDSHAKE_MAGIC 0x47524654u

@@ -4,6 +4,7 @@
  * connections or queues (uv_transport.c).
  *
  *   accepted --HANDSHAKE ok / ACK(0)--> identified --MESSAGE--> recv_cb
+ *                                           |--APP-----> app_cb
  *      |                                    |
  *      | bad handshake: ACK(error), close   | bad frame or message,
  *      | garbage, oversized, timeout: close | EOF: close
@@ -180,6 +181,32 @@ static void handle_message(struct raft_uv__conn *c,
     tr->recv_cb(tr->pub, m);
 }
 
+/* An application frame: opaque to the transport, handed to app_cb with
+ * the sender the handshake identified. */
+static void handle_app(struct raft_uv__conn *c,
+                       const struct goulette_buf *payload)
+{
+    struct raft_uv__transport *tr = c->tr;
+    struct raft_uv__peer *p = raft_uv__peer_find(tr, c->from);
+
+    if (payload->len == 0) {
+        refuse_close(c, -EBADMSG, "empty application frame");
+        return;
+    }
+    if (tr->config.app_cb == NULL) {
+        tr->stats.app_ignored++;
+        if (p != NULL) {
+            p->stats.app_ignored++;
+        }
+        return;
+    }
+    tr->stats.app_received++;
+    if (p != NULL) {
+        p->stats.app_received++;
+    }
+    tr->config.app_cb(tr->pub, c->from, payload->base, payload->len);
+}
+
 static void handle_frame(struct raft_uv__conn *c, struct raft_uv__frame *f)
 {
     if (c->from == 0) {
@@ -190,6 +217,8 @@ static void handle_frame(struct raft_uv__conn *c, struct raft_uv__frame *f)
         }
     } else if (f->kind == RAFT_UV_FRAME_MESSAGE) {
         handle_message(c, &f->payload);
+    } else if (f->kind == RAFT_UV_FRAME_APP) {
+        handle_app(c, &f->payload);
     } else {
         refuse_close(c, -EPROTO, "unexpected frame kind");
     }

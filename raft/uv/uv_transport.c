@@ -48,6 +48,7 @@ struct batch
     struct raft_uv__conn *conn;
     struct raft_uv__out *frames; /* owned */
     unsigned n_counted;          /* messages among frames */
+    unsigned n_app;              /* application frames among them */
     uint64_t counted_bytes;      /* their bytes */
     unsigned nbufs;
     uv_buf_t bufs[];
@@ -291,6 +292,8 @@ static void on_write(uv_write_t *req, int status)
         if (status == 0) {
             p->stats.sent += b->n_counted;
             tr->stats.sent += b->n_counted;
+            p->stats.app_sent += b->n_app;
+            tr->stats.app_sent += b->n_app;
         } else {
             p->stats.dropped += b->n_counted;
             tr->stats.dropped += b->n_counted;
@@ -334,6 +337,7 @@ static int conn_write(struct raft_uv__conn *c, struct raft_uv__out *frames)
     b->conn = c;
     b->frames = frames;
     b->n_counted = 0;
+    b->n_app = 0;
     b->counted_bytes = 0;
     b->nbufs = n;
     n = 0;
@@ -342,6 +346,7 @@ static int conn_write(struct raft_uv__conn *c, struct raft_uv__out *frames)
         if (o->counted) {
             b->n_counted++;
             b->counted_bytes += o->len;
+            b->n_app += o->app;
         }
     }
     b->req.data = b;
@@ -990,13 +995,45 @@ err_alloc:
     return rv;
 }
 
+/* Append the frame @buf (@len bytes, header included; taken on success)
+ * to the queue of @p and start it moving: dial an idle peer, or flush.
+ * The caller has checked the bounds.  Errors: -ENOMEM. */
+static int peer_enqueue(struct raft_uv__peer *p,
+                        uint8_t *buf,
+                        size_t len,
+                        bool app)
+{
+    struct raft_uv__out *o = calloc(1, sizeof *o);
+
+    if (o == NULL) {
+        return -ENOMEM;
+    }
+    o->buf = buf;
+    o->len = len;
+    o->counted = true;
+    o->app = app;
+    if (p->tail != NULL) {
+        p->tail->next = o;
+    } else {
+        p->head = o;
+    }
+    p->tail = o;
+    p->n_queued++;
+    p->queued_bytes += o->len;
+    if (p->state == RAFT_UV__PEER_IDLE) {
+        peer_dial(p);
+    } else {
+        peer_flush(p);
+    }
+    return 0;
+}
+
 int raft_uv_transport_send(struct raft_uv_transport *t,
                            raft_id to,
                            const struct raft_message *message)
 {
     struct raft_uv__transport *tr = t->impl;
     struct raft_uv__peer *p;
-    struct raft_uv__out *o = NULL;
     struct goulette_buf enc = {NULL, 0};
     size_t payload;
     int rv;
@@ -1030,27 +1067,10 @@ int raft_uv_transport_send(struct raft_uv_transport *t,
         rv = -ENOBUFS;
         goto err_drop;
     }
-    o = calloc(1, sizeof *o);
-    if (o == NULL) {
-        rv = -ENOMEM;
-        goto err_encoded;
-    }
     raft_uv__frame_header(enc.base, RAFT_UV_FRAME_MESSAGE, (uint32_t)payload);
-    o->buf = enc.base;
-    o->len = enc.len;
-    o->counted = true;
-    if (p->tail != NULL) {
-        p->tail->next = o;
-    } else {
-        p->head = o;
-    }
-    p->tail = o;
-    p->n_queued++;
-    p->queued_bytes += o->len;
-    if (p->state == RAFT_UV__PEER_IDLE) {
-        peer_dial(p);
-    } else {
-        peer_flush(p);
+    rv = peer_enqueue(p, enc.base, enc.len, false);
+    if (rv != 0) {
+        goto err_encoded;
     }
     return 0;
 
@@ -1062,6 +1082,50 @@ err_encoded:
     free(enc.base);
 err:
     assert(rv == -EINVAL || rv == -ENOBUFS || rv == -EMSGSIZE || rv == -ENOMEM);
+    return rv;
+}
+
+int raft_uv_transport_send_app(struct raft_uv_transport *t,
+                               raft_id to,
+                               const void *payload,
+                               size_t len)
+{
+    struct raft_uv__transport *tr = t->impl;
+    struct raft_uv__peer *p;
+    uint8_t *buf = NULL;
+    int rv;
+
+    if (tr->closing) {
+        return GOULETTE_ESHUTDOWN;
+    }
+    if (to == tr->config.id || len == 0 || payload == NULL) {
+        return -EINVAL;
+    }
+    p = raft_uv__peer_find(tr, to);
+    if (p == NULL) {
+        return GOULETTE_ENOTFOUND;
+    }
+    if (len > tr->config.max_frame_bytes) {
+        return -EMSGSIZE;
+    }
+    if (p->n_queued >= tr->config.max_queue_messages ||
+        p->queued_bytes + RAFT_UV_FRAME_HEADER + len >
+            tr->config.max_queue_bytes) {
+        p->stats.dropped++;
+        tr->stats.dropped++;
+        return -ENOBUFS;
+    }
+    buf = malloc(RAFT_UV_FRAME_HEADER + len);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    raft_uv__frame_header(buf, RAFT_UV_FRAME_APP, (uint32_t)len);
+    memcpy(buf + RAFT_UV_FRAME_HEADER, payload, len);
+    rv = peer_enqueue(p, buf, RAFT_UV_FRAME_HEADER + len, true);
+    if (rv != 0) {
+        free(buf);
+    }
+    assert(rv == 0 || rv == -ENOMEM);
     return rv;
 }
 

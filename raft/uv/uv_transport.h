@@ -32,7 +32,9 @@ struct raft_uv__out
     struct raft_uv__out *next;
     uint8_t *buf; /* owned: header + payload */
     size_t len;   /* bytes in buf */
-    bool counted; /* a queued message (not a handshake / ack frame) */
+    bool counted; /* a queued message or application frame (not a
+                     handshake / ack frame) */
+    bool app;     /* an application frame (counted too) */
 };
 
 struct raft_uv__peer;

@@ -203,6 +203,29 @@ START_TEST(unknown_kind_is_refused)
 }
 END_TEST
 
+START_TEST(app_kind_is_decoded_and_kind_five_is_not)
+{
+    uint8_t buf[RAFT_UV_FRAME_HEADER + 3] = {0};
+    struct raft_uv__frame_decoder d;
+    struct raft_uv__frame f;
+
+    ck_assert_int_eq(RAFT_UV_FRAME_KIND_MAX, RAFT_UV_FRAME_APP);
+    raft_uv__frame_decoder_init(&d, 1000);
+    raft_uv__frame_header(buf, RAFT_UV_FRAME_APP, 3);
+    memcpy(buf + RAFT_UV_FRAME_HEADER, "abc", 3);
+    ck_assert_int_eq(raft_uv__frame_decoder_feed(&d, buf, sizeof buf, &f),
+                     (long)sizeof buf);
+    ck_assert_uint_eq(f.kind, RAFT_UV_FRAME_APP);
+    ck_assert_uint_eq(f.payload.len, 3);
+    ck_assert_int_eq(memcmp(f.payload.base, "abc", 3), 0);
+    free(f.payload.base);
+    raft_uv__frame_header(buf, RAFT_UV_FRAME_APP + 1, 3);
+    ck_assert_int_eq(raft_uv__frame_decoder_feed(&d, buf, sizeof buf, &f),
+                     -EBADMSG);
+    raft_uv__frame_decoder_fini(&d);
+}
+END_TEST
+
 START_TEST(lowered_limit_applies_to_the_next_frame)
 {
     uint8_t buf[2 * RAFT_UV_FRAME_HEADER + 200];
@@ -395,6 +418,7 @@ static Suite *frame_suite(void)
 
     tc = tcase_create("decoder");
     tcase_add_test(tc, header_is_big_endian_length_then_kind);
+    tcase_add_test(tc, app_kind_is_decoded_and_kind_five_is_not);
     tcase_add_test(tc, whole_stream_in_one_feed_yields_every_frame);
     tcase_add_loop_test(tc, random_splits_yield_the_same_frames, 0, 20);
     tcase_add_test(tc, frame_at_the_limit_is_accepted);

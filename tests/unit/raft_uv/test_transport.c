@@ -44,7 +44,17 @@ struct node
     unsigned unreachable[16]; /* count per peer id < 16 */
     bool open;
     bool close_in_recv; /* close the transport from recv_cb */
+    /* Application frames (app_cb), and the order of everything received:
+     * seq[i] is a message's context, or APP_SEQ + the frame's index. */
+    char app[MAX_GOT][64]; /* payloads, NUL-terminated copies */
+    size_t app_len[MAX_GOT];
+    raft_id app_from[MAX_GOT];
+    unsigned n_app;
+    uint64_t seq[2 * MAX_GOT];
+    unsigned n_seq;
 };
+
+#define APP_SEQ 1000000u
 
 static void log_emit(void *data,
                      enum goulette_log_level level,
@@ -73,6 +83,9 @@ static void on_recv(struct raft_uv_transport *t, struct raft_message *m)
     ck_assert(n->open);
     ck_assert(!in_send);
     n->n_got_total++;
+    if (n->n_seq < 2 * MAX_GOT) {
+        n->seq[n->n_seq++] = m->context;
+    }
     if (n->n_got < MAX_GOT) {
         n->got[n->n_got++] = m;
     } else {
@@ -81,6 +94,29 @@ static void on_recv(struct raft_uv_transport *t, struct raft_message *m)
     if (n->close_in_recv) {
         n->close_in_recv = false;
         raft_uv_transport_close(t, on_closed);
+    }
+}
+
+static void on_app(struct raft_uv_transport *t,
+                   raft_id from,
+                   const void *payload,
+                   size_t len)
+{
+    struct node *n = t->data;
+
+    ck_assert(n->open);
+    ck_assert(!in_send);
+    ck_assert_uint_gt(len, 0);
+    if (n->n_app < MAX_GOT) {
+        size_t keep = len < sizeof n->app[0] - 1 ? len : sizeof n->app[0] - 1;
+        memcpy(n->app[n->n_app], payload, keep);
+        n->app[n->n_app][keep] = '\0';
+        n->app_len[n->n_app] = len;
+        n->app_from[n->n_app] = from;
+        if (n->n_seq < 2 * MAX_GOT) {
+            n->seq[n->n_seq++] = APP_SEQ + n->n_app;
+        }
+        n->n_app++;
     }
 }
 
@@ -107,6 +143,7 @@ static void config_for(struct raft_uv_transport_config *c, raft_id id)
     c->max_frame_bytes = 8u << 20;
     c->log = &test_log;
     c->unreachable_cb = on_unreachable;
+    c->app_cb = on_app;
 }
 
 static void node_start_with(struct node *n,
@@ -241,6 +278,8 @@ static void wait_got(struct node *n, unsigned count)
     struct wait_got w = {n, count};
     run_until(got_at_least, &w, "messages");
 }
+
+static void wait_apps(struct node *n, unsigned count);
 
 /* ------------------------------------------------------------------------
  * Harness: messages
@@ -1645,6 +1684,26 @@ START_TEST(failed_allocations_return_enomem_and_leave_nothing_behind)
     ck_assert_uint_ge(n, 2);
     wait_got(&b, 2);
     ck_assert_int_eq(b.got[1]->type, RAFT_MSG_APPEND);
+
+    /* send_app likewise */
+    for (n = 1;; n++) {
+        before = failmalloc_outstanding();
+        failmalloc_arm(n);
+        rv = raft_uv_transport_send_app(&a.t, 2, "renewed", 7);
+        failmalloc_arm(0);
+        after = failmalloc_outstanding();
+        if (rv == 0 && !failmalloc_fired) {
+            break;
+        }
+        if (rv == 0) {
+            continue;
+        }
+        ck_assert_int_eq(rv, -ENOMEM);
+        ck_assert_int_eq(after, before);
+    }
+    ck_assert_uint_ge(n, 2);
+    wait_apps(&b, 1);
+    ck_assert_str_eq(b.app[b.n_app - 1], "renewed");
     node_close(&a);
     node_close(&b);
     loop_finish();
@@ -1700,6 +1759,204 @@ START_TEST(three_members_talk_to_each_other)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Application frames (raft_uv_transport_send_app, app_cb)
+ * ------------------------------------------------------------------------ */
+
+static int send_app(struct node *from, raft_id to, const char *text)
+{
+    int rv;
+
+    in_send = true;
+    rv = raft_uv_transport_send_app(&from->t, to, text, strlen(text));
+    in_send = false;
+    return rv;
+}
+
+static bool got_apps(void *arg)
+{
+    struct wait_got *w = arg;
+    return w->n->n_app >= w->count;
+}
+
+static void wait_apps(struct node *n, unsigned count)
+{
+    struct wait_got w = {n, count};
+    run_until(got_apps, &w, "application frames");
+}
+
+START_TEST(app_frames_arrive_in_order_with_messages_and_their_sender)
+{
+    struct node *all[] = {&a, &b, &c};
+    struct raft_uv_transport_stats s;
+    char text[32];
+    unsigned i, k;
+
+    node_start(&a, 1);
+    node_start(&b, 2);
+    node_start(&c, 3);
+    for (i = 0; i < 3; i++) {
+        node_know(all[i], all, 3);
+    }
+    /* Interleaved on one connection: message i, then frame "app i". */
+    for (i = 0; i < 20; i++) {
+        ck_assert_int_eq(send_heartbeat(&a, 2, i), 0);
+        snprintf(text, sizeof text, "app %u", i);
+        ck_assert_int_eq(send_app(&a, 2, text), 0);
+    }
+    wait_got(&b, 20);
+    wait_apps(&b, 20);
+    ck_assert_uint_eq(b.n_seq, 40);
+    for (i = 0; i < 20; i++) {
+        ck_assert_uint_eq(b.seq[2 * i], i);
+        ck_assert_uint_eq(b.seq[2 * i + 1], APP_SEQ + i);
+        snprintf(text, sizeof text, "app %u", i);
+        ck_assert_str_eq(b.app[i], text);
+        ck_assert_uint_eq(b.app_len[i], strlen(text));
+        ck_assert_uint_eq(b.app_from[i], 1);
+    }
+    /* Another sender is named as such. */
+    ck_assert_int_eq(send_app(&c, 2, "from three"), 0);
+    wait_apps(&b, 21);
+    ck_assert_str_eq(b.app[20], "from three");
+    ck_assert_uint_eq(b.app_from[20], 3);
+    /* Counters: sent includes application frames, app_sent counts them. */
+    k = 0;
+    ck_assert_int_eq(raft_uv_transport_stats(&b.t, 1, &s), 0);
+    ck_assert_uint_eq(s.received, 20);
+    ck_assert_uint_eq(s.app_received, 20);
+    ck_assert_int_eq(raft_uv_transport_stats(&b.t, 0, &s), 0);
+    ck_assert_uint_eq(s.app_received, 21);
+    ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+    while (s.sent < 40 && k++ < 1000) {
+        run_for(10); /* the write callback may still be pending */
+        ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+    }
+    ck_assert_uint_eq(s.sent, 40);
+    ck_assert_uint_eq(s.app_sent, 20);
+    for (i = 0; i < 3; i++) {
+        node_close(all[i]);
+    }
+    loop_finish();
+}
+END_TEST
+
+START_TEST(app_frame_errors_match_send)
+{
+    struct raft_uv_transport_config cfg;
+    struct raft_uv_transport_stats s;
+    struct node *all[] = {&a, &b};
+    uint8_t *big;
+    unsigned i, accepted = 0, nobufs = 0;
+    int rv;
+
+    config_for(&cfg, 1);
+    cfg.max_queue_messages = 8;
+    cfg.max_frame_bytes = 4096;
+    node_start_with(&a, &cfg, "127.0.0.1:0");
+    node_start(&b, 2);
+    node_know(&a, all, 2);
+    node_know(&b, all, 2);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 1, "x", 1), -EINVAL);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 2, "x", 0), -EINVAL);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 9, "x", 1),
+                     GOULETTE_ENOTFOUND);
+    big = calloc(1, 4097);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 2, big, 4097), -EMSGSIZE);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 2, big, 4096), 0);
+    free(big);
+    wait_apps(&b, 1);
+    ck_assert_uint_eq(b.app_len[0], 4096);
+
+    /* Queue bound, shared with messages, with the peer gone. */
+    node_close(&b);
+    for (i = 0; i < 100; i++) {
+        rv = i % 2 == 0 ? send_app(&a, 2, "renewed") : send_heartbeat(&a, 2, i);
+        ck_assert(rv == 0 || rv == -ENOBUFS);
+        accepted += rv == 0;
+        nobufs += rv == -ENOBUFS;
+        ck_assert_int_eq(raft_uv_transport_stats(&a.t, 2, &s), 0);
+        ck_assert_uint_le(s.queued_messages, 8);
+    }
+    ck_assert_uint_le(accepted, 8);
+    ck_assert_uint_ge(nobufs, 92);
+    ck_assert_uint_ge(s.dropped, nobufs);
+    raft_uv_transport_close(&a.t, on_closed);
+    ck_assert_int_eq(raft_uv_transport_send_app(&a.t, 2, "x", 1),
+                     GOULETTE_ESHUTDOWN);
+    run_until(node_closed, &a, "transport close");
+    loop_finish();
+}
+END_TEST
+
+START_TEST(app_frames_without_app_cb_are_dropped_and_counted)
+{
+    struct raft_uv_transport_config cfg;
+    struct raft_uv_transport_stats s;
+    struct node *all[] = {&a, &b};
+
+    node_start(&a, 1);
+    config_for(&cfg, 2);
+    cfg.app_cb = NULL;
+    node_start_with(&b, &cfg, "127.0.0.1:0");
+    node_know(&a, all, 2);
+    node_know(&b, all, 2);
+    ck_assert_int_eq(send_app(&a, 2, "nobody listens"), 0);
+    ck_assert_int_eq(send_heartbeat(&a, 2, 5), 0);
+    wait_got(&b, 1); /* after the frame, on the same connection */
+    ck_assert_int_eq(raft_uv_transport_stats(&b.t, 0, &s), 0);
+    ck_assert_uint_eq(s.app_ignored, 1);
+    ck_assert_uint_eq(s.app_received, 0);
+    ck_assert_uint_eq(s.refused, 0);
+    ck_assert_uint_eq(b.n_app, 0);
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
+START_TEST(app_frame_rules_on_the_wire)
+{
+    static const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef};
+    struct raw r;
+
+    pair_start();
+    /* Opaque: any bytes reach app_cb, from the handshake's sender. */
+    raw_connect(&r, b.address);
+    raw_handshake(&r, CLUSTER, 1, 2);
+    ck_assert_int_eq(raw_ack_status(&r), 0);
+    raw_write_frame(&r, RAFT_UV_FRAME_APP, junk, sizeof junk);
+    wait_apps(&b, 1);
+    ck_assert_uint_eq(b.app_len[0], sizeof junk);
+    ck_assert_uint_eq(b.app_from[0], 1);
+    ck_assert_int_eq(memcmp(b.app[0], junk, sizeof junk), 0);
+    /* An empty application frame is a violation. */
+    raw_write_frame(&r, RAFT_UV_FRAME_APP, NULL, 0);
+    run_until(raw_eof, &r, "close on an empty application frame");
+    raw_close(&r);
+
+    /* Not before the handshake. */
+    raw_connect(&r, b.address);
+    raw_write_frame(&r, RAFT_UV_FRAME_APP, junk, sizeof junk);
+    run_until(raw_eof, &r, "close on an application frame first");
+    raw_close(&r);
+
+    /* Kind 5 is still unknown. */
+    raw_connect(&r, b.address);
+    raw_handshake(&r, CLUSTER, 1, 2);
+    ck_assert_int_eq(raw_ack_status(&r), 0);
+    raw_write_frame(&r, RAFT_UV_FRAME_APP + 1, junk, sizeof junk);
+    run_until(raw_eof, &r, "close on frame kind 5");
+    raw_close(&r);
+    ck_assert_uint_eq(b.n_app, 1);
+    ck_assert_uint_ge(refused(&b), 3);
+    assert_b_serves_a();
+    node_close(&a);
+    node_close(&b);
+    loop_finish();
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
     Suite *s = suite_create("raft_uv_transport");
@@ -1713,6 +1970,16 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, message_above_frame_limit_is_refused_on_send);
     tcase_add_test(tc, close_from_recv_callback_is_safe);
     tcase_add_test(tc, three_members_talk_to_each_other);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("app");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc,
+                   app_frames_arrive_in_order_with_messages_and_their_sender);
+    tcase_add_test(tc, app_frame_errors_match_send);
+    tcase_add_test(tc, app_frames_without_app_cb_are_dropped_and_counted);
+    tcase_add_test(tc, app_frame_rules_on_the_wire);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
