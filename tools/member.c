@@ -75,18 +75,26 @@ int member_propose(struct member *m,
 
 /* A broker registered or renewed through a committed command (a mount
  * write, or a gRPC registration) is alive: the leader counts it as a
- * heartbeat.  An unregistered one is forgotten. */
+ * heartbeat.  An unregistered one is forgotten.  A client's unreachable
+ * report goes to the failure detector as a hint. */
 static void note_broker_activity(struct member *m,
                                  const void *bytes,
-                                 size_t len)
+                                 size_t len,
+                                 int result)
 {
     struct store_cmd cmd;
     if (!m->liveness_on || m->liveness.lead_since == 0 ||
         store_cmd_decode(bytes, len, &cmd) != 0) {
         return;
     }
-    if (cmd.type == STORE_CMD_REGISTER_BROKER ||
-        cmd.type == STORE_CMD_KEEPALIVE_BROKER) {
+    if (cmd.type == STORE_CMD_HANDLE_UNREACHABLE && cmd.hint) {
+        /* A client's report, taken or refused: corroborated, it sets the
+         * silent brokers down. */
+        member_liveness_reported(m, cmd.names, cmd.n_names);
+    } else if (result != 0) {
+        /* rejected: nothing happened */
+    } else if (cmd.type == STORE_CMD_REGISTER_BROKER ||
+               cmd.type == STORE_CMD_KEEPALIVE_BROKER) {
         member_liveness_heartbeat(m, cmd.broker_id);
     } else if (cmd.type == STORE_CMD_UNREGISTER_BROKER) {
         store_liveness_forget(&m->liveness, cmd.broker_id);
@@ -123,8 +131,8 @@ static int on_apply(void *data,
         member_mount_applied(m, &res.changes, p != NULL ? p->mutation : NULL);
     }
     result = res.rv;
-    if (result == 0 && !res.already_applied && bytes != NULL) {
-        note_broker_activity(m, bytes, len);
+    if (!res.already_applied && bytes != NULL) {
+        note_broker_activity(m, bytes, len, result);
     }
     if (result != 0) {
         goulette_logf(m->log, GOULETTE_LOG_INFO, "store",

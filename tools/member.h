@@ -109,6 +109,10 @@ void member_liveness_leadership(struct member *m, bool leading);
  * GOULETTE_ENOTLEADER (forward it to the leader), -ENOMEM,
  * GOULETTE_ESHUTDOWN. */
 int member_liveness_heartbeat(struct member *m, const char *broker_id);
+/* A client's unreachable report of brokers @ids (@n) was applied (accepted
+ * or refused).  The leader sets down at once those it has not heard from
+ * for report_after (docs/liveness.md, "Reports from clients"). */
+void member_liveness_reported(struct member *m, char *const *ids, size_t n);
 
 /* The fs backend over this member (tools/mount.c). */
 void member_mount_backend(struct member *m, struct fs_backend *b);

@@ -114,6 +114,7 @@ int member_liveness_start(struct member *m)
     c.suspect_after_ns = (int64_t)m->opts->broker_suspect_ms * 1000000;
     c.down_after_ns = (int64_t)m->opts->broker_down_ms * 1000000;
     c.retry_ns = 5LL * 1000000000;
+    c.report_after_ns = 0; /* suspect_after / 2 */
     if (c.retry_ns > c.suspect_after_ns) {
         c.retry_ns = c.suspect_after_ns;
     }
@@ -175,4 +176,28 @@ int member_liveness_heartbeat(struct member *m, const char *broker_id)
     }
     return store_liveness_heartbeat(&m->liveness, broker_id,
                                     (int64_t)uv_hrtime());
+}
+
+void member_liveness_reported(struct member *m,
+                              char *const *ids,
+                              size_t n)
+{
+    int64_t now = (int64_t)uv_hrtime();
+    size_t i;
+
+    if (!m->liveness_on || m->liveness.lead_since == 0 || m->sm == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        struct store_broker_view b;
+        if (store_sm_broker_get(m->sm, ids[i], &b) == 0 &&
+            store_liveness_reported(&m->liveness, ids[i], b.status, now) ==
+                STORE_BROKER_DOWN) {
+            goulette_logf(m->log, GOULETTE_LOG_INFO, "liveness",
+                          "broker %s reported unreachable and silent here "
+                          "too",
+                          ids[i]);
+            propose_status(m, ids[i], STORE_BROKER_DOWN);
+        }
+    }
 }

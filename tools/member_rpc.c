@@ -208,6 +208,12 @@ static void leader_fail(struct op *op, int rv)
         (rv == -EINVAL && op->replica_count == 0 && !op->unreachable)) {
         snprintf(msg, sizeof msg,
                  op->unreachable ? MSG_NOT_ENOUGH : MSG_NO_BROKER, t);
+    } else if (rv == GOULETTE_ELIMIT) {
+        snprintf(msg, sizeof msg,
+                 "topic %s was re-placed less than %llu ms ago; reports of "
+                 "unreachable brokers move a topic at most once per "
+                 "--report-interval",
+                 t, (unsigned long long)op->mr->m->opts->report_interval_ms);
     } else if (rv == GOULETTE_ENOLEADER || rv == GOULETTE_ENOTLEADER) {
         snprintf(msg, sizeof msg, "%s", MSG_NO_LEADER_ADDR);
     } else if (rv == -EINVAL || rv == -ENAMETOOLONG) {
@@ -307,17 +313,6 @@ static void leader_read(void *arg, int rv)
     leader_fail(op, rv);
 }
 
-/* Issue 8 will bound how often clients may report brokers unreachable (a
- * rate per topic and per client); every report passes through here first.
- * Returns 0 to go ahead or a negative error to refuse. */
-static int unreachable_admit(struct member_rpc *mr,
-                             const Goulette__GetTopicLeaderRequest *req)
-{
-    (void)mr;
-    (void)req;
-    return 0;
-}
-
 static void unreachable_handled(struct member_proposal *p, int rv)
 {
     struct op *op = (struct op *)p;
@@ -362,20 +357,21 @@ static void handle_topic_leader(void *data,
         rv = name_check(req->unreachable_brokers[i], nul);
     }
     if (rv == 0 && op->unreachable) {
-        rv = unreachable_admit(mr, req);
-        if (rv == 0) {
-            /* Goes to the leader through Raft's proposal forwarding; the
-             * leader's apply replaces the brokers and picks the new leader
-             * (store/, "Handle unreachable"). */
-            memset(&cmd, 0, sizeof cmd);
-            cmd.type = STORE_CMD_HANDLE_UNREACHABLE;
-            cmd.timestamp_ns = now_ns();
-            cmd.topic = op->topic;
-            cmd.replica_count = op->replica_count;
-            cmd.names = req->unreachable_brokers;
-            cmd.n_names = req->n_unreachable_brokers;
-            rv = propose(op, &cmd, unreachable_handled);
-        }
+        /* A client's report is a hint (docs/liveness.md, "Reports from
+         * clients"): the store moves this topic off the reported brokers
+         * without marking them down, at most once per --report-interval;
+         * the leader's failure detector sets down those it has not heard
+         * from either. */
+        memset(&cmd, 0, sizeof cmd);
+        cmd.type = STORE_CMD_HANDLE_UNREACHABLE;
+        cmd.timestamp_ns = now_ns();
+        cmd.topic = op->topic;
+        cmd.replica_count = op->replica_count;
+        cmd.names = req->unreachable_brokers;
+        cmd.n_names = req->n_unreachable_brokers;
+        cmd.hint = true;
+        cmd.interval_ns = (int64_t)mr->m->opts->report_interval_ms * 1000000;
+        rv = propose(op, &cmd, unreachable_handled);
     } else if (rv == 0) {
         rv = read_index(op, leader_read);
     }

@@ -42,6 +42,10 @@ static const char usage_text[] =
     "  --broker-down-after DURATION\n"
     "                              a broker silent this long is down and its\n"
     "                              topics are re-placed (default: 120s)\n"
+    "  --report-interval DURATION  a client's unreachable report moves a "
+    "topic\n"
+    "                              only if its assignment is this old\n"
+    "                              (default: 10s)\n"
     "  --help                      print this help and exit\n"
     "  --version                   print the version and exit\n";
 
@@ -63,6 +67,7 @@ enum {
     OPT_SNAPSHOT_THRESHOLD,
     OPT_BROKER_SUSPECT,
     OPT_BROKER_DOWN,
+    OPT_REPORT_INTERVAL,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -80,6 +85,7 @@ static const struct option long_options[] = {
     {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD},
     {"broker-suspect-after", required_argument, NULL, OPT_BROKER_SUSPECT},
     {"broker-down-after", required_argument, NULL, OPT_BROKER_DOWN},
+    {"report-interval", required_argument, NULL, OPT_REPORT_INTERVAL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -291,6 +297,7 @@ static void defaults(struct options *o)
     o->log_level = GOULETTE_LOG_INFO;
     o->snapshot_threshold = 1024;
     o->broker_suspect_ms = 60 * 1000;
+    o->report_interval_ms = 10 * 1000;
     o->broker_down_ms = 120 * 1000;
 }
 
@@ -452,9 +459,12 @@ enum options_result options_parse(struct options *o,
         }
         case OPT_BROKER_SUSPECT:
         case OPT_BROKER_DOWN:
-            if (options_parse_duration(optarg, c == OPT_BROKER_SUSPECT
-                                                   ? &o->broker_suspect_ms
-                                                   : &o->broker_down_ms) != 0) {
+        case OPT_REPORT_INTERVAL:
+            if (options_parse_duration(
+                    optarg, c == OPT_BROKER_SUSPECT ? &o->broker_suspect_ms
+                            : c == OPT_BROKER_DOWN
+                                ? &o->broker_down_ms
+                                : &o->report_interval_ms) != 0) {
                 return usage_error(err, errlen,
                                    "bad duration \"%s\" for %s (want e.g. "
                                    "500ms, 60s, 2m)",

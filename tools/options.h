@@ -41,8 +41,9 @@ struct options
     bool allow_other;                  /* --allow-other */
     enum goulette_log_level log_level; /* --log-level, default info */
     unsigned snapshot_threshold;       /* --snapshot-threshold, default 1024 */
-    uint64_t broker_suspect_ms; /* --broker-suspect-after, default 60 s */
-    uint64_t broker_down_ms;    /* --broker-down-after, default 120 s */
+    uint64_t broker_suspect_ms;  /* --broker-suspect-after, default 60 s */
+    uint64_t broker_down_ms;     /* --broker-down-after, default 120 s */
+    uint64_t report_interval_ms; /* --report-interval, default 10 s */
 };
 
 enum options_result {

@@ -50,6 +50,7 @@ START_TEST(defaults_make_a_single_member_cluster)
     ck_assert_uint_eq(opts.snapshot_threshold, 1024);
     ck_assert_uint_eq(opts.broker_suspect_ms, 60000);
     ck_assert_uint_eq(opts.broker_down_ms, 120000);
+    ck_assert_uint_eq(opts.report_interval_ms, 10000);
     ck_assert(!opts.has_join);
     ck_assert(!opts.allow_other);
 }
@@ -84,6 +85,18 @@ START_TEST(every_option_is_taken)
     ck_assert_int_eq(opts.log_level, GOULETTE_LOG_DEBUG);
     ck_assert(opts.allow_other);
     ck_assert_uint_eq(opts.snapshot_threshold, 50);
+}
+END_TEST
+
+START_TEST(durations_are_taken)
+{
+    ck_assert_int_eq(
+        parse("--broker-suspect-after", "3s", "--broker-down-after", "2m",
+              "--report-interval", "1500ms", NULL),
+        OPTIONS_RUN);
+    ck_assert_uint_eq(opts.broker_suspect_ms, 3000);
+    ck_assert_uint_eq(opts.broker_down_ms, 120000);
+    ck_assert_uint_eq(opts.report_interval_ms, 1500);
 }
 END_TEST
 
@@ -138,6 +151,8 @@ static const struct
     {{"--broker-down-after", "10x"}, "bad duration"},
     {{"--broker-suspect-after", "0s"}, "bad duration"},
     {{"--broker-suspect-after", "3m"}, "must be shorter"},
+    {{"--report-interval", "0ms"}, "bad duration"},
+    {{"--report-interval", "often"}, "bad duration"},
     {{"extra"}, "unexpected argument"},
 };
 
@@ -221,6 +236,7 @@ static Suite *options_suite(void)
     tcase_add_test(tc, defaults_make_a_single_member_cluster);
     tcase_add_test(tc, data_dir_default_follows_name);
     tcase_add_test(tc, every_option_is_taken);
+    tcase_add_test(tc, durations_are_taken);
     tcase_add_test(tc, join_is_taken);
     tcase_add_test(tc, help_and_version_are_recognised);
     tcase_add_loop_test(tc, bad_command_lines_are_usage_errors, 0,
