@@ -178,9 +178,7 @@ int member_liveness_heartbeat(struct member *m, const char *broker_id)
                                     (int64_t)uv_hrtime());
 }
 
-void member_liveness_reported(struct member *m,
-                              char *const *ids,
-                              size_t n)
+void member_liveness_reported(struct member *m, char *const *ids, size_t n)
 {
     int64_t now = (int64_t)uv_hrtime();
     size_t i;
