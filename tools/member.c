@@ -408,6 +408,7 @@ static int start_transport(struct member *m)
     c.seed = m->id ^ (uint64_t)uv_hrtime();
     c.log = m->log;
     c.unreachable_cb = on_unreachable;
+    c.app_cb = member_notice_on_app;
     m->transport.data = m;
     rv = raft_uv_transport_init(&m->transport, m->loop, &c);
     if (rv != 0) {

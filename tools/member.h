@@ -21,7 +21,10 @@
 #include <goulette/raft_uv.h>
 
 #include "options.h"
+#include "renewals.h"
 #include "uv_node.h"
+
+struct Goulettefs__PeerNotice; /* goulettefs.pb-c.h */
 
 struct member
 {
@@ -52,6 +55,16 @@ struct member
     bool stopping;
     void (*stop_cb)(struct member *m);
     int fatal; /* an error that stopped the member, or 0 */
+
+    /* notices / forwarding (member_notice.c, member_liveness.c) */
+    struct renewals renewals;  /* follower: brokers renewed here since the
+                                  last notice to the leader */
+    uv_timer_t forward_timer;  /* armed while renewals wait to go out */
+    bool forward_on;           /* forward_timer is initialized, not closed */
+    uint64_t forward_ms;       /* flush delay, ms (docs/liveness.md) */
+    uint64_t notices_dropped;  /* received notices that failed the checks */
+    raft_id notice_bad_from;   /* sender of the last one logged */
+    int64_t notice_bad_logged; /* uv_hrtime() ns when it was logged */
 };
 
 /* A proposal of this member: the arg of raft_uv_node_propose.  Allocated by
@@ -105,14 +118,41 @@ int member_liveness_start(struct member *m);
 void member_liveness_stop(struct member *m);
 /* This member started (@leading) or stopped leading. */
 void member_liveness_leadership(struct member *m, bool leading);
-/* A KeepAlive from @broker_id reached this member.  Errors:
- * GOULETTE_ENOTLEADER (forward it to the leader), -ENOMEM,
- * GOULETTE_ESHUTDOWN. */
+/* A KeepAlive from @broker_id (borrowed) reached this member, or a
+ * registration or keepalive committed.  The leader counts it at once; any
+ * other member queues it for the leader (a PeerNotice within forward_ms,
+ * docs/liveness.md) and returns 0.  Errors: -ENOMEM, GOULETTE_ESHUTDOWN. */
 int member_liveness_heartbeat(struct member *m, const char *broker_id);
 /* A client's unreachable report of brokers @ids (@n) was applied (accepted
  * or refused).  The leader sets down at once those it has not heard from
  * for report_after (docs/liveness.md, "Reports from clients"). */
 void member_liveness_reported(struct member *m, char *const *ids, size_t n);
+
+/* ---- notices / forwarding (tools/member_notice.c, member_liveness.c) ----
+ * PeerNotice over the peer transport's application frames. */
+
+/* Pack @n (borrowed) and queue it for member @to.  Best effort: 0 means
+ * queued.  Errors: those of raft_uv_transport_send_app, -EINVAL (empty
+ * notice), -ENOMEM, GOULETTE_ESHUTDOWN (the transport is down). */
+int member_notice_send(struct member *m,
+                       raft_id to,
+                       const struct Goulettefs__PeerNotice *n);
+
+/* The transport's app_cb: check and dispatch one notice from @from.  A
+ * notice that fails the checks (tools/notice.h) is dropped, counted and
+ * logged (rate-limited). */
+void member_notice_on_app(struct raft_uv_transport *t,
+                          raft_id from,
+                          const void *payload,
+                          size_t len);
+
+/* Member @from says brokers @ids (@n, borrowed) renewed there.  Counted as
+ * heartbeats while this member leads and @from is in the configuration;
+ * ignored otherwise. */
+void member_liveness_renewed(struct member *m,
+                             raft_id from,
+                             char **ids,
+                             size_t n);
 
 /* The fs backend over this member (tools/mount.c). */
 void member_mount_backend(struct member *m, struct fs_backend *b);

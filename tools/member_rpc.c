@@ -487,27 +487,6 @@ static void broker_propose(struct member_rpc *mr,
     }
 }
 
-static void renewed(struct member_proposal *p, int rv)
-{
-    (void)rv; /* the next renewal tries again */
-    free(p);
-}
-
-/* Propose @cmd (a keepalive that changes nothing in the store but tells the
- * leader the broker is alive) without anyone waiting for it. */
-static void renew_in_background(struct member_rpc *mr,
-                                const struct store_cmd *cmd)
-{
-    struct member_proposal *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        return;
-    }
-    p->done = renewed;
-    if (member_propose(mr->m, cmd, p) != 0) {
-        free(p);
-    }
-}
-
 static void handle_keepalive(void *data,
                              struct rpc_call *call,
                              const struct goulette_buf *body)
@@ -532,11 +511,12 @@ static void handle_keepalive(void *data,
         broker_answer(call, OP_KEEPALIVE, rv);
         goto out;
     }
-    /* On the leader, KeepAlive never waits when nothing would change: a
-     * known, healthy broker at the same address is noted in the leader's
-     * memory (member_liveness_heartbeat, issue 8) and answered at once.
-     * Elsewhere the renewal must reach the leader: it goes as a keepalive
-     * command, which the leader counts as a heartbeat when it commits. */
+    /* KeepAlive never waits when nothing would change: a known, healthy
+     * broker at the same address is answered at once on every member.  The
+     * leader notes the renewal in its memory; any other member forwards it
+     * to the leader in memory too (member_liveness_heartbeat, a PeerNotice
+     * over the peer transport; docs/liveness.md), never as a Raft entry.
+     * Anything else is a state change and goes through Raft. */
     memset(&cmd, 0, sizeof cmd);
     cmd.type = STORE_CMD_KEEPALIVE_BROKER;
     cmd.timestamp_ns = now_ns();
@@ -545,12 +525,9 @@ static void handle_keepalive(void *data,
     if (store_sm_broker_get(mr->m->sm, req->broker_id, &b) == 0 &&
         b.status == STORE_BROKER_HEALTHY &&
         strcmp(b.address, req->address) == 0) {
-        /* Nothing would change: answer at once on every member, so that
-         * KeepAlive never waits on Raft.  A member that is not the leader
-         * sends the renewal on without waiting for it. */
-        if (member_liveness_heartbeat(mr->m, req->broker_id) != 0) {
-            renew_in_background(mr, &cmd);
-        }
+        /* Best effort, like the heartbeat itself: a renewal lost here (out
+         * of memory, shutting down) is made up by the broker's next one. */
+        (void)member_liveness_heartbeat(mr->m, req->broker_id);
         broker_answer(call, OP_KEEPALIVE, 0);
         goto out;
     }
