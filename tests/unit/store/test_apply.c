@@ -94,15 +94,25 @@ static int gen(const char *topic, uint32_t rc)
     return run(&c, NULL);
 }
 
-static int unreachable(const char *topic, uint32_t rc, const char *ids)
+/* A handle-unreachable command about the space-separated @ids at @ts: an
+ * operator's verdict, or (@hint) a client's report limited to one move per
+ * @interval_ns. */
+static int report(const char *topic,
+                  uint32_t rc,
+                  const char *ids,
+                  int64_t ts,
+                  bool hint,
+                  int64_t interval_ns)
 {
     char buf[256];
     char *names[8];
     size_t n = 0;
     struct store_cmd c = {.type = STORE_CMD_HANDLE_UNREACHABLE,
-                          .timestamp_ns = TS,
+                          .timestamp_ns = ts,
                           .topic = (char *)topic,
-                          .replica_count = rc};
+                          .replica_count = rc,
+                          .hint = hint,
+                          .interval_ns = interval_ns};
     snprintf(buf, sizeof buf, "%s", ids);
     for (char *tok = strtok(buf, " "); tok != NULL; tok = strtok(NULL, " ")) {
         names[n++] = tok;
@@ -110,6 +120,11 @@ static int unreachable(const char *topic, uint32_t rc, const char *ids)
     c.names = names;
     c.n_names = n;
     return run(&c, NULL);
+}
+
+static int unreachable(const char *topic, uint32_t rc, const char *ids)
+{
+    return report(topic, rc, ids, TS, false, 0);
 }
 
 static int rm_topic(const char *topic)
@@ -588,21 +603,7 @@ static int hint(const char *topic,
                 int64_t ts,
                 int64_t interval_ns)
 {
-    char buf[256];
-    char *names[8];
-    size_t n = 0;
-    struct store_cmd c = {.type = STORE_CMD_HANDLE_UNREACHABLE,
-                          .timestamp_ns = ts,
-                          .topic = (char *)topic,
-                          .hint = true,
-                          .interval_ns = interval_ns};
-    snprintf(buf, sizeof buf, "%s", ids);
-    for (char *tok = strtok(buf, " "); tok != NULL; tok = strtok(NULL, " ")) {
-        names[n++] = tok;
-    }
-    c.names = names;
-    c.n_names = n;
-    return run(&c, NULL);
+    return report(topic, 0, ids, ts, true, interval_ns);
 }
 
 #define SEC 1000000000LL
