@@ -672,6 +672,10 @@ int rpc_client_call(struct rpc_client *c,
         }
     }
     call->conn = conn;
+    if (timeout_ms > 0) {
+        /* Before the submit, which sends the time left as grpc-timeout. */
+        call->deadline = uv_now(c->loop) + timeout_ms;
+    }
     if (conn->state == CCONN_READY) {
         rv = ccall_submit(call);
         if (rv != 0) {
@@ -682,7 +686,6 @@ int rpc_client_call(struct rpc_client *c,
     call->timer.data = call;
     c->handles++;
     if (timeout_ms > 0) {
-        call->deadline = uv_now(c->loop) + timeout_ms;
         uv_timer_start(&call->timer, ccall_deadline, timeout_ms, 0);
     }
     call->next = conn->calls;
