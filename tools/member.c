@@ -130,6 +130,9 @@ static int on_apply(void *data,
     if (!res.already_applied && res.changes.n > 0 && m->mounted) {
         member_mount_applied(m, &res.changes, p != NULL ? p->mutation : NULL);
     }
+    if (!res.already_applied && res.changes.n > 0) {
+        member_roles_applied(m, &res.changes);
+    }
     result = res.rv;
     if (!res.already_applied && bytes != NULL) {
         note_broker_activity(m, bytes, len, result);
@@ -155,6 +158,7 @@ static void on_state_changed(void *data, struct raft_uv_node *node)
     raft_uv_node_status(node, &st);
     update_peers(m, st.conf);
     member_liveness_leadership(m, st.state == RAFT_LEADER);
+    member_roles_leadership(m, st.state == RAFT_LEADER);
     leader = member_name_of(m, st.leader);
     goulette_logf(m->log, GOULETTE_LOG_INFO, "raft",
                   "%s in term %llu, leader %s", raft_state_name(st.state),
@@ -525,6 +529,9 @@ static int on_snapshot_install(void *data,
     if (changes.n > 0 && m->mounted) {
         member_mount_applied(m, &changes, NULL);
     }
+    if (changes.n > 0) {
+        member_roles_applied(m, &changes);
+    }
     store_changes_fini(&changes);
     return 0;
 }
@@ -670,6 +677,9 @@ int member_start(struct member *m,
         rv = open_store(m);
     }
     if (rv == 0) {
+        rv = member_roles_start(m);
+    }
+    if (rv == 0) {
         rv = start_node(m);
     }
     if (rv == 0 && opts->has_join) {
@@ -690,9 +700,11 @@ int member_start(struct member *m,
             struct raft_uv_node_status st;
             raft_uv_node_status(m->node, &st);
             member_liveness_leadership(m, st.state == RAFT_LEADER);
+            member_roles_leadership(m, st.state == RAFT_LEADER);
         }
     }
     if (rv != 0) {
+        member_roles_stop(m);
         member_rpc_stop(m->rpc);
         m->rpc = NULL;
         /* Handles close on the next loop runs; main() runs the loop before
@@ -754,6 +766,7 @@ void member_stop(struct member *m)
     }
     m->stopping = true;
     member_liveness_stop(m);
+    member_roles_stop(m);
     /* gRPC first: no new calls; those in flight finish as the node does. */
     member_rpc_stop(m->rpc);
     m->rpc = NULL;

@@ -50,6 +50,8 @@ struct member
                                 the last change applied in each */
     bool transport_up;       /* initialized and not closing */
     struct member_rpc *rpc;  /* owned: the gRPC port (member_rpc.h), or NULL */
+    struct member_roles *roles; /* owned: telling brokers their roles
+                                   (member_roles.c), or NULL */
 
     bool marked; /* DATA_DIR/member is written */
     bool stopping;
@@ -153,6 +155,25 @@ void member_liveness_renewed(struct member *m,
                              raft_id from,
                              char **ids,
                              size_t n);
+
+/* ---- roles (tools/member_roles.c; docs/liveness.md "Telling brokers") --
+ * The leader tells brokers their roles (SetTopicRole, RemoveTopic). */
+
+/* Track the store's assignments and open the broker client.  Call once the
+ * store is open.  Errors: -ENOMEM, -EINVAL, the store's listing errors. */
+int member_roles_start(struct member *m);
+/* Cancel every call, close the client; idempotent. */
+void member_roles_stop(struct member *m);
+/* This member started (@leading) or stopped leading. */
+void member_roles_leadership(struct member *m, bool leading);
+/* The changes of one applied entry or snapshot install (borrowed). */
+void member_roles_applied(struct member *m,
+                          const struct store_changes *changes);
+/* Member @from (the leader) delivered @topic (borrowed) at @digest. */
+void member_roles_delivered(struct member *m,
+                            raft_id from,
+                            const char *topic,
+                            uint64_t digest);
 
 /* The fs backend over this member (tools/mount.c). */
 void member_mount_backend(struct member *m, struct fs_backend *b);

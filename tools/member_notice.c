@@ -76,6 +76,9 @@ void member_notice_on_app(struct raft_uv_transport *t,
         member_liveness_renewed(m, from, n->renewed_brokers,
                                 n->n_renewed_brokers);
     }
-    /* n->delivered: handled by member_roles.c (issue 8). */
+    for (size_t i = 0; i < n->n_delivered; i++) {
+        member_roles_delivered(m, from, n->delivered[i]->topic,
+                               n->delivered[i]->digest);
+    }
     notice_free(n);
 }
