@@ -7,7 +7,8 @@ can be told to fail.
 
     fb = FakeBroker("b1")            # started, on a free port
     fb.address                       # "127.0.0.1:<port>"
-    fb.calls("SetTopicRole")         # [Call(t, method, req, outcome)]
+    fb.calls("SetTopicRole")         # [Call(t, method, req, outcome,
+                                     #       answered)]
     fb.wait_for(lambda calls: ..., timeout=30, what="...")
     fb.fail_next(2)                  # next 2 calls: UNAVAILABLE
     fb.refuse("SetTopicRole")        # every SetTopicRole: UNAVAILABLE ...
@@ -42,7 +43,9 @@ from goulette import Stubs, free_port  # noqa: E402
 LEADER = 1    # goulette.TopicRole
 FOLLOWER = 2
 
-Call = collections.namedtuple("Call", "t method req outcome")
+# t: when the call arrived; answered: when its answer was decided
+# (after any set_delay), both time.monotonic().
+Call = collections.namedtuple("Call", "t method req outcome answered")
 
 _stubs = None
 _stubs_lock = threading.Lock()
@@ -220,6 +223,7 @@ class FakeBroker:
     # ---- the service ----
 
     def _serve(self, method, request, context):
+        arrived = time.monotonic()
         if self._delay:
             time.sleep(self._delay)
         req = _fields(request)
@@ -238,7 +242,8 @@ class FakeBroker:
                 outcome = "success=false: " + failure
             else:
                 resp, outcome = self._answer(method, request)
-            self._calls.append(Call(time.monotonic(), method, req, outcome))
+            self._calls.append(Call(arrived, method, req, outcome,
+                                    time.monotonic()))
             self._cv.notify_all()
         if code is not None:
             context.abort(code, "fake broker %s: refused" % self.id)
