@@ -7,15 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The pure cores: the Raft core (everything in raft/ but the drivers, which
-# live in raft/uv/), the store's apply core and ring, the inode table and the
-# gRPC framing.
+# live in raft/uv/), the store's apply core, ring and failure detector, the
+# inode table, the gRPC and peer framing, and the member's decision pieces
+# (roles to tell brokers, renewals to forward, notice checks).
 cores=()
 for f in raft/*.c; do
     case "$f" in raft/uv_*.c | "raft/*.c") continue ;; esac
     cores+=("$f")
 done
 for f in store/ring.c store/crc32.c store/sm*.c store/apply*.c \
-    store/codec*.c store/json*.c fs/inode.c rpc/frame.c; do
+    store/codec*.c store/json*.c store/liveness.c fs/inode.c rpc/frame.c \
+    tools/roles.c tools/renewals.c tools/notice.c raft/uv/uv_frame.c; do
     [ -f "$f" ] && cores+=("$f")
 done
 [ ${#cores[@]} -eq 0 ] && exit 0

@@ -1,5 +1,5 @@
 /* Telling brokers their roles: the per-topic jobs, their order, retries and
- * settlement (roles.h).  Pure: no I/O, no clock, no rand().
+ * settlement (roles.h).  Pure: no I/O, no clock, no random source.
  *
  * Design.  A topic holds one job per broker it concerns: first its
  * replicas, in assignment order (leader first), then the brokers dropped
