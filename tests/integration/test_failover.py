@@ -6,7 +6,8 @@ gRPC KeepAlive, each through a different member:
   and the new replicas are told their roles (SetTopicRole); when it comes
   back it is healthy again and told to drop the topics it lost
   (RemoveTopic);
-- kill -9 of the goulettefs leader marks no live broker down;
+- kill -9 of the goulettefs leader while a broker dies marks no live
+  broker down, and the new leader finishes the dead broker's failover;
 - a producer calling GetTopicLeader before every message, as Goulette's
   producer does, gets a working leader again after its leader broker dies;
 - a client's unreachable_brokers report is a hint: it may move that topic
@@ -184,28 +185,46 @@ class FailoverTests(BrokerCluster):
         removed = {c.req["topic"] for c in fb.calls("RemoveTopic", ok=True)}
         self.assertEqual(removed, set(holding))
 
-    def test_a_leader_kill_marks_no_live_broker_down(self):
-        for k in range(4):
-            self.leader_of(k % 3, "k%d" % k)
+    def test_a_leader_kill_while_a_broker_dies_marks_no_live_broker_down(self):
+        topics = ["k%d" % k for k in range(4)]
+        for k, t in enumerate(topics):
+            self.leader_of(k % 3, t)
+        for t in topics:
+            wait_until(lambda: self.roles_delivered(t), 60,
+                       "roles of %s delivered" % t)
+        victim = replicas(self.member(), topics[0])[0][0]
+        holding = [t for t in topics
+                   if victim in [b for b, _ in replicas(self.member(), t)]]
+        alive = [b for b in self.fakes if b != victim]
+        # A broker dies, and so does the goulettefs leader.
+        self.stop_renewing(victim)
+        self.fakes[victim].stop()
         leader = self.c.member(self.c.leader())
         leader.kill()
         new = self.c.leader(other_than=leader.name)
         survivors = [m for m in self.c.members if m is not leader]
-        # Twice the down threshold under the new leader: every broker
+        # Twice the down threshold under the new leader: every live broker
         # renews (through the members still up) and none is judged.
         deadline = time.monotonic() + 2 * DOWN
         while time.monotonic() < deadline:
             for m in survivors:
-                for b in self.fakes:
+                for b in alive:
                     self.assertEqual(status(m, b), 0,
                                      "%s judged on %s after the failover" %
                                      (b, m.name))
             time.sleep(0.5)
-        # The new leader places and tells as the old one did.
+        # The dead one is down, its topics moved, and the new leader told
+        # their new replicas.
+        m = survivors[0]
+        wait_until(lambda: status(m, victim) == 2, 60, "victim down")
+        for t in holding:
+            self.assertNotIn(victim, [b for b, _ in replicas(m, t)], t)
+            wait_until(lambda: self.roles_delivered(t, m), 60,
+                       "roles of %s delivered by the new leader" % t)
+        # And it places and tells as the old one did.
         i = self.c.members.index(self.c.member(new))
         self.leader_of(i, "after-failover")
-        wait_until(lambda: self.roles_delivered("after-failover",
-                                                survivors[0]),
+        wait_until(lambda: self.roles_delivered("after-failover", m),
                    60, "roles delivered by the new leader")
 
     def test_a_producer_gets_a_working_leader_again(self):
