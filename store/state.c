@@ -495,14 +495,54 @@ static int txn_put_record(struct store__txn *txn,
     return rv;
 }
 
+/* The part of a put shared by every record kind: queue the record under
+ * @kind/@name with the meta that follows @old_meta (NULL: a new key) into
+ * *@meta, and note the change in @dir. */
+static int txn_put_named(struct store__txn *txn,
+                         char kind,
+                         const char *dir,
+                         const char *name,
+                         const struct store__meta *old_meta,
+                         struct store__meta *meta,
+                         const char *json,
+                         size_t jlen)
+{
+    char key[STORE_KEY_MAX];
+    size_t klen = store__key_named(kind, name, key);
+    int rv;
+
+    *meta = next_meta(txn, old_meta);
+    rv = txn_put_record(txn, key, klen, meta, json, jlen);
+    if (rv == 0) {
+        rv = store__changes_add(
+            &txn->changes,
+            old_meta != NULL ? STORE_CHANGE_MODIFY : STORE_CHANGE_CREATE, dir,
+            name);
+    }
+    return rv;
+}
+
+/* The part of a delete shared by every record kind. */
+static int txn_del_named(struct store__txn *txn,
+                         char kind,
+                         const char *dir,
+                         const char *name)
+{
+    char key[STORE_KEY_MAX];
+    size_t klen = store__key_named(kind, name, key);
+    int rv = txn_mut(txn, key, klen, NULL, 0);
+    if (rv == 0) {
+        rv = store__changes_add(&txn->changes, STORE_CHANGE_DELETE, dir, name);
+    }
+    return rv;
+}
+
 int store__txn_put_topic(struct store__state *st,
                          struct store__txn *txn,
                          struct store__topic_rec *rec)
 {
     struct store__topic *t = NULL;
     struct store__topic *old = store__state_topic(st, rec->topic);
-    char key[STORE_KEY_MAX];
-    size_t klen;
     int rv = -ENOMEM;
 
     if (txn_undo_reserve(txn) != 0) {
@@ -516,15 +556,9 @@ int store__txn_put_topic(struct store__state *st,
     if (t->json == NULL) {
         goto err;
     }
-    t->meta = next_meta(txn, old != NULL ? &old->meta : NULL);
-    klen = store__key_named(STORE_KEY_TOPIC, rec->topic, key);
-    rv = txn_put_record(txn, key, klen, &t->meta, t->json, t->json_len);
-    if (rv != 0) {
-        goto err;
-    }
-    rv = store__changes_add(
-        &txn->changes, old != NULL ? STORE_CHANGE_MODIFY : STORE_CHANGE_CREATE,
-        "topics", rec->topic);
+    rv = txn_put_named(txn, STORE_KEY_TOPIC, "topics", rec->topic,
+                       old != NULL ? &old->meta : NULL, &t->meta, t->json,
+                       t->json_len);
     if (rv != 0) {
         goto err;
     }
@@ -555,19 +589,12 @@ int store__txn_del_topic(struct store__state *st,
                          const char *name)
 {
     struct store__topic *old = store__state_topic(st, name);
-    char key[STORE_KEY_MAX];
-    size_t klen;
     int rv;
 
     if (old == NULL || txn_undo_reserve(txn) != 0) {
         return -ENOMEM;
     }
-    klen = store__key_named(STORE_KEY_TOPIC, name, key);
-    rv = txn_mut(txn, key, klen, NULL, 0);
-    if (rv == 0) {
-        rv = store__changes_add(&txn->changes, STORE_CHANGE_DELETE, "topics",
-                                name);
-    }
+    rv = txn_del_named(txn, STORE_KEY_TOPIC, "topics", name);
     if (rv != 0) {
         return rv;
     }
@@ -584,8 +611,6 @@ int store__txn_put_broker(struct store__state *st,
 {
     struct store__broker *b = NULL;
     struct store__broker *old = store__state_broker(st, rec->broker_id);
-    char key[STORE_KEY_MAX];
-    size_t klen;
     int rv = -ENOMEM;
 
     if (txn_undo_reserve(txn) != 0) {
@@ -599,15 +624,9 @@ int store__txn_put_broker(struct store__state *st,
     if (b->json == NULL) {
         goto err;
     }
-    b->meta = next_meta(txn, old != NULL ? &old->meta : NULL);
-    klen = store__key_named(STORE_KEY_BROKER, rec->broker_id, key);
-    rv = txn_put_record(txn, key, klen, &b->meta, b->json, b->json_len);
-    if (rv != 0) {
-        goto err;
-    }
-    rv = store__changes_add(
-        &txn->changes, old != NULL ? STORE_CHANGE_MODIFY : STORE_CHANGE_CREATE,
-        "brokers", rec->broker_id);
+    rv = txn_put_named(txn, STORE_KEY_BROKER, "brokers", rec->broker_id,
+                       old != NULL ? &old->meta : NULL, &b->meta, b->json,
+                       b->json_len);
     if (rv != 0) {
         goto err;
     }
@@ -636,19 +655,12 @@ int store__txn_del_broker(struct store__state *st,
                           const char *id)
 {
     struct store__broker *old = store__state_broker(st, id);
-    char key[STORE_KEY_MAX];
-    size_t klen;
     int rv;
 
     if (old == NULL || txn_undo_reserve(txn) != 0) {
         return -ENOMEM;
     }
-    klen = store__key_named(STORE_KEY_BROKER, id, key);
-    rv = txn_mut(txn, key, klen, NULL, 0);
-    if (rv == 0) {
-        rv = store__changes_add(&txn->changes, STORE_CHANGE_DELETE, "brokers",
-                                id);
-    }
+    rv = txn_del_named(txn, STORE_KEY_BROKER, "brokers", id);
     if (rv != 0) {
         return rv;
     }
